@@ -40,4 +40,3 @@ class ConfigError(SegmintError, ValueError):
 
 class ModelError(SegmintError, ValueError):
     """A saved model or run cannot be loaded (tampered, incompatible or missing)."""
-

@@ -1,0 +1,5 @@
+"""``python -m segmint`` runs the command line."""
+
+from segmint.cli import main
+
+main()

@@ -1,0 +1,90 @@
+"""The run store: a DuckDB file in the output folder recording every run.
+
+Tables: ``runs`` (one row per run: ids, hashes, counts, metrics as JSON), ``assignments``
+(run_id, customer_id, segment_id, segment_name) and ``segment_profiles`` (run_id, segment_id,
+name, customers, share, revenue_share). Later runs into the same folder append, so segments can be
+compared over time.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from segmint.activate._outputs import dumps
+
+STORE_NAME = "segmint.duckdb"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    run_id VARCHAR PRIMARY KEY, created_at TIMESTAMP, segmint_version VARCHAR,
+    config_hash VARCHAR, data_fingerprint VARCHAR, snapshot_date DATE,
+    n_customers BIGINT, n_segments INTEGER, method VARCHAR, metrics JSON, config JSON
+);
+CREATE TABLE IF NOT EXISTS assignments (
+    run_id VARCHAR, customer_id VARCHAR, segment_id INTEGER, segment_name VARCHAR
+);
+CREATE TABLE IF NOT EXISTS segment_profiles (
+    run_id VARCHAR, segment_id INTEGER, segment_name VARCHAR, customers BIGINT,
+    share DOUBLE, revenue_share DOUBLE
+);
+"""
+
+
+def record_run(
+    staged_store: Path,
+    existing_store: Path,
+    run: dict[str, Any],
+    assignments: pd.DataFrame,
+    segment_table: pd.DataFrame,
+) -> None:
+    """Write ``existing_store`` plus this run into ``staged_store`` (moved into place later)."""
+    if existing_store.exists():
+        shutil.copyfile(existing_store, staged_store)
+    con = duckdb.connect(str(staged_store))
+    try:
+        con.execute(_SCHEMA)
+        con.execute(
+            "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                run["run_id"],
+                run["created_at"],
+                run["segmint_version"],
+                run["config_hash"],
+                run["data_fingerprint"],
+                run["snapshot_date"],
+                run["n_customers"],
+                run["n_segments"],
+                run["method"],
+                dumps(run["metrics"]),
+                dumps(run["config"]),
+            ],
+        )
+        frame = assignments.assign(run_id=run["run_id"])[
+            ["run_id", "customer_id", "segment_id", "segment_name"]
+        ]
+        con.register("_assign", frame)
+        con.execute("INSERT INTO assignments SELECT * FROM _assign")
+        seg = segment_table.assign(run_id=run["run_id"])[
+            ["run_id", "segment_id", "segment_name", "customers", "share", "revenue_share"]
+        ]
+        con.register("_seg", seg)
+        con.execute("INSERT INTO segment_profiles SELECT * FROM _seg")
+    finally:
+        con.close()
+
+
+def list_runs(store: Path) -> pd.DataFrame:
+    """The runs recorded in a store, newest first."""
+    con = duckdb.connect(str(store), read_only=True)
+    try:
+        return con.sql(
+            "SELECT run_id, created_at, snapshot_date, n_customers, n_segments, method, "
+            "config_hash, data_fingerprint FROM runs ORDER BY created_at DESC"
+        ).df()
+    finally:
+        con.close()

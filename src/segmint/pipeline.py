@@ -1,0 +1,334 @@
+"""The main job, end to end: ingest → features → segment → profile → report → outputs.
+
+Each stage is a function of the stages before it; this module only runs them in order, times
+them, and writes every output atomically into the output folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import platform
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import pandas as pd
+import sklearn
+
+from segmint import __version__
+from segmint._logging import logger
+from segmint.activate import OutputFolder
+from segmint.config import Config
+from segmint.features._behavioural import build_features, plan_features
+from segmint.features._prepare import FeaturePreparer
+from segmint.io import (
+    SourceAccount,
+    load_customers,
+    load_transactions,
+    map_columns,
+    read_source,
+)
+from segmint.monitor import STORE_NAME, record_run
+from segmint.profile._names import name_segments
+from segmint.profile._profiles import SegmentProfiles, profile_segments
+from segmint.report._html import build_content, render_report
+from segmint.segmenters._kmeans import KMeansSegmenter
+
+MODEL_FORMAT = "segmint-model"
+MODEL_FORMAT_VERSION = 1
+SELECTION_RULE = (
+    "k-means was fitted for every k in the range; the chosen k has the highest silhouette "
+    "among the k whose smallest segment holds at least the minimum segment share."
+)
+ID_RULE = (
+    "0 is the largest segment, then by descending size (ties by centre); refits are matched to "
+    "earlier ids by member overlap."
+)
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class RunResult:
+    """What a run produced: the output paths and the key figures."""
+
+    out: Path
+    run_id: str
+    n_customers: int
+    n_segments: int
+    names: dict[int, str]
+    accounting: list[SourceAccount]
+    evidence: pd.DataFrame
+    segments: pd.DataFrame
+    profiles: SegmentProfiles
+    timings: dict[str, float]
+    files: list[Path] = field(default_factory=list)
+
+
+def file_fingerprint(path: Path) -> dict[str, Any]:
+    """Size and SHA-256 of a file, streamed in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return {"path": str(path), "bytes": path.stat().st_size, "sha256": digest.hexdigest()}
+
+
+class _Timer:
+    def __init__(self, progress: Progress | None) -> None:
+        self.timings: dict[str, float] = {}
+        self.progress = progress
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        if self.progress:
+            self.progress(name)
+        logger.info("stage %s", name)
+        start = time.perf_counter()
+        yield
+        self.timings[name] = round(time.perf_counter() - start, 3)
+
+
+def run_segmentation(
+    transactions: str | Path,
+    out: str | Path,
+    *,
+    customers: str | Path | None = None,
+    config: Config | None = None,
+    progress: Progress | None = None,
+) -> RunResult:
+    """Segment the customers in a transaction log and write every output into ``out``.
+
+    Parameters
+    ----------
+    transactions : str or Path
+        Transaction log (CSV/TSV, whitespace-separated text, or Parquet).
+    out : str or Path
+        Output folder; created if needed. Outputs: ``report.html``, ``segments.parquet``,
+        ``segments.csv``, ``profiles.csv``, ``evidence.csv``, ``model.json``, ``run.json``,
+        ``quarantine.parquet`` and the run store ``segmint.duckdb``.
+    customers : str or Path, optional
+        Customer table (CRM export) whose attributes are profiled.
+    config : Config, optional
+        Settings; defaults when omitted.
+    progress : callable, optional
+        Called with the name of each stage as it starts.
+
+    Returns
+    -------
+    RunResult
+    """
+    config = config or Config()
+    timer = _Timer(progress)
+    started = datetime.now(UTC)
+    inputs = [Path(transactions)] + ([Path(customers)] if customers else [])
+
+    with OutputFolder(out) as folder:
+        con = duckdb.connect()
+        con.execute(f"SET temp_directory = '{folder.staging}'")
+        accounting: list[SourceAccount] = []
+        with timer.stage("ingest"):
+            known = None
+            if customers is not None:
+                raw_c = read_source(con, customers, "raw_customers")
+                matches = map_columns(
+                    raw_c.columns,
+                    "customers",
+                    explicit=config.mapping.customers,
+                    path=str(raw_c.path),
+                )
+                accounting.append(load_customers(con, raw_c, matches))
+                known = "customers"
+            raw_t = read_source(con, transactions, "raw_transactions")
+            matches = map_columns(
+                raw_t.columns,
+                "transactions",
+                explicit=config.mapping.transactions,
+                path=str(raw_t.path),
+            )
+            accounting.append(load_transactions(con, raw_t, matches, known_customers=known))
+            fingerprints = [file_fingerprint(p) for p in inputs]
+            data_fingerprint = hashlib.sha256(
+                "".join(f["sha256"] for f in fingerprints).encode()
+            ).hexdigest()
+
+        with timer.stage("features"):
+            spec = plan_features(con, config.snapshot_date)
+            spec.features = [f for f in spec.features if f.basis in config.bases]
+            n_customers = build_features(con, spec)
+            features = con.sql("SELECT * FROM features").df()
+
+        with timer.stage("segment"):
+            seg_cfg = config.segmentation
+            preparer = FeaturePreparer({f.name: f.transform for f in spec.features})
+            X = preparer.fit_transform(features[spec.names])
+            segmenter = KMeansSegmenter(
+                seg_cfg.k,
+                k_range=(seg_cfg.k_min, min(seg_cfg.k_max, max(seg_cfg.k_min, n_customers - 1))),
+                min_segment_share=seg_cfg.min_segment_share,
+                n_init=seg_cfg.n_init,
+                random_state=config.seed,
+            ).fit(X)
+            labels = segmenter.labels_
+
+        with timer.stage("profile"):
+            attributes = features[spec.names]
+            if customers is not None:
+                attributes = attributes.join(_customer_attributes(con, features["customer_id"]))
+            profiles = profile_segments(attributes, labels)
+            names = name_segments(profiles, config.names)
+            segments = pd.DataFrame(
+                {
+                    "customer_id": features["customer_id"].astype(str),
+                    "segment_id": labels.astype("int32"),
+                    "segment_name": [names[int(i)] for i in labels],
+                }
+            )
+
+        run_id = started.strftime("%Y%m%dT%H%M%S") + "-" + data_fingerprint[:8]
+        n_tx = next(a.n_used for a in accounting if a.role == "transactions")
+        tx_range = con.execute(
+            "SELECT CAST(min(order_date) AS DATE), CAST(max(order_date) AS DATE) FROM transactions"
+        ).fetchall()[0]
+        method = {
+            "selection_rule": SELECTION_RULE,
+            "ids": ID_RULE,
+            "features": spec.names,
+            "preparation": "sign(x)·log1p(|x|) for money, counts and days; winsorised at the "
+            "0.5th/99.5th percentiles; standardised to mean 0, std 1.",
+            "segmenter": f"k-means (k-means++, {seg_cfg.n_init} starts, seed {config.seed}), "
+            f"k from {seg_cfg.k_min} to {seg_cfg.k_max}"
+            + (f", forced k={seg_cfg.k}" if seg_cfg.k else ""),
+            "seed": config.seed,
+            "config_hash": config.fingerprint(),
+            "data_fingerprint": data_fingerprint,
+        }
+
+        with timer.stage("report"):
+            content = build_content(
+                title=config.report.title,
+                overview={
+                    "customers": n_customers,
+                    "segments": segmenter.n_segments_,
+                    "k_forced": seg_cfg.k is not None,
+                    "transactions_used": n_tx,
+                    "revenue": float(features["monetary"].sum()),
+                    "snapshot_date": spec.snapshot_date,
+                    "first_date": str(tx_range[0]),
+                    "last_date": str(tx_range[1]),
+                    "run_id": run_id,
+                    "segmint_version": __version__,
+                },
+                accounting=[a.to_dict() for a in accounting],
+                evidence=segmenter.evidence_,
+                chosen_k=segmenter.n_segments_,
+                profiles=profiles,
+                names=names,
+                descriptions={f.name: f.description for f in spec.features},
+                bases=list(config.bases),
+                method=method,
+            )
+            folder.write_text("report.html", render_report(content))
+
+        with timer.stage("outputs"):
+            folder.write_table("segments", segments, ("parquet", "csv"))
+            folder.write_table("profiles", profiles.wide(names), ("csv",))
+            folder.write_table("evidence", segmenter.evidence_, ("csv",))
+            quarantine = con.sql("SELECT * FROM quarantine ORDER BY source, row").df()
+            quarantine.to_parquet(folder.path("quarantine.parquet"), index=False)
+            model = {
+                "format": MODEL_FORMAT,
+                "format_version": MODEL_FORMAT_VERSION,
+                "segmint_version": __version__,
+                "created_at": started.isoformat(),
+                "data_fingerprint": data_fingerprint,
+                "config_hash": config.fingerprint(),
+                "features": spec.to_dict(),
+                "preparation": preparer.to_dict(),
+                "segmenter": segmenter.to_dict(),
+                "segments": [
+                    {
+                        "id": int(r.segment_id),
+                        "name": names[int(r.segment_id)],
+                        "customers": int(r.customers),
+                        "share": float(r.share),
+                    }
+                    for r in profiles.summary.itertuples()
+                ],
+                "id_rule": ID_RULE,
+            }
+            folder.write_json("model.json", model)
+            run = {
+                "run_id": run_id,
+                "created_at": started.isoformat(),
+                "segmint_version": __version__,
+                "versions": {
+                    "python": platform.python_version(),
+                    "duckdb": duckdb.__version__,
+                    "numpy": np.__version__,
+                    "pandas": pd.__version__,
+                    "scikit-learn": sklearn.__version__,
+                },
+                "config": config.model_dump(mode="json"),
+                "config_hash": config.fingerprint(),
+                "inputs": fingerprints,
+                "data_fingerprint": data_fingerprint,
+                "snapshot_date": spec.snapshot_date,
+                "row_accounting": [a.to_dict() for a in accounting],
+                "counts": {
+                    "customers_segmented": n_customers,
+                    "transactions_used": n_tx,
+                    "segments": segmenter.n_segments_,
+                },
+                "evidence": segmenter.evidence_.to_dict(orient="records"),
+                "timings_seconds": timer.timings,
+            }
+            record_run(
+                folder.path(STORE_NAME),
+                Path(out) / STORE_NAME,
+                {
+                    **run,
+                    "n_customers": n_customers,
+                    "n_segments": segmenter.n_segments_,
+                    "method": seg_cfg.method,
+                    "metrics": {"evidence": run["evidence"]},
+                },
+                segments,
+                profiles.wide(names),
+            )
+            timer.timings["total"] = round(sum(timer.timings.values()), 3)
+            folder.write_json("run.json", run)
+        con.close()
+        files = folder.commit()
+
+    logger.info("run %s: %d customers in %d segments", run_id, n_customers, segmenter.n_segments_)
+    return RunResult(
+        out=Path(out),
+        run_id=run_id,
+        n_customers=n_customers,
+        n_segments=segmenter.n_segments_,
+        names=names,
+        accounting=accounting,
+        evidence=segmenter.evidence_,
+        segments=segments,
+        profiles=profiles,
+        timings=timer.timings,
+        files=files,
+    )
+
+
+def _customer_attributes(con: duckdb.DuckDBPyConnection, ids: pd.Series) -> pd.DataFrame:
+    """Numeric and boolean customer columns, aligned to ``ids`` (missing customers as NaN)."""
+    types = con.execute("DESCRIBE customers").fetchall()
+    usable = [name for name, kind, *_ in types if kind in ("DOUBLE", "BOOLEAN") and name != "_row"]
+    if not usable:
+        return pd.DataFrame(index=ids.index)
+    cols = ", ".join(f'CAST("{c}" AS DOUBLE) AS "{c}"' for c in usable)
+    table = con.sql(f"SELECT customer_id, {cols} FROM customers").df().set_index("customer_id")
+    return table.reindex(ids.astype(str).to_numpy()).set_axis(ids.index)

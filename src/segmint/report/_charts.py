@@ -1,0 +1,122 @@
+"""Small inline SVG charts: no JavaScript, no network, one file.
+
+Every drawn mark carries ``class="mark"`` so a browser test can count what was drawn.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from html import escape
+
+PALETTE = ("#2563eb", "#16a34a", "#ea580c", "#9333ea", "#dc2626", "#0891b2", "#ca8a04", "#4b5563")
+
+
+def color(i: int) -> str:
+    """Colour of segment ``i``, stable across charts."""
+    return PALETTE[i % len(PALETTE)]
+
+
+def bar_chart(
+    labels: Sequence[str],
+    values: Sequence[float],
+    *,
+    title: str,
+    value_format: str = "{:.1%}",
+    colors: Sequence[str] | None = None,
+    width: int = 560,
+) -> str:
+    """Horizontal bar chart as an SVG string."""
+    row, left, right = 26, 230, 70
+    height = row * len(labels) + 30
+    top = max((float(v) for v in values), default=0.0) or 1.0
+    parts = [
+        f'<svg class="chart" role="img" aria-label="{escape(title)}" width="{width}" '
+        f'height="{height}" viewBox="0 0 {width} {height}" xmlns="http://www.w3.org/2000/svg">',
+        f"<title>{escape(title)}</title>",
+    ]
+    for i, (label, value) in enumerate(zip(labels, values, strict=True)):
+        y = 10 + i * row
+        w = max(0.0, float(value)) / top * (width - left - right)
+        fill = (colors or [color(i) for i in range(len(labels))])[i]
+        parts.append(
+            f'<text x="{left - 8}" y="{y + 15}" text-anchor="end" font-size="12">'
+            f"{escape(str(label))[:34]}</text>"
+            f'<rect class="mark" x="{left}" y="{y + 2}" width="{w:.1f}" height="{row - 8}" '
+            f'fill="{fill}"><title>{escape(str(label))}: '
+            f"{value_format.format(value)}</title></rect>"
+            f'<text x="{left + w + 6:.1f}" y="{y + 15}" font-size="12">'
+            f"{value_format.format(value)}</text>"
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def line_chart(
+    xs: Sequence[float],
+    ys: Sequence[float],
+    *,
+    title: str,
+    x_label: str,
+    y_label: str,
+    highlight: float | None = None,
+    width: int = 560,
+    height: int = 240,
+) -> str:
+    """Line chart with point markers; the ``highlight`` x gets a ring (the chosen k)."""
+    pad_l, pad_r, pad_t, pad_b = 56, 16, 16, 40
+    points = [(float(x), float(y)) for x, y in zip(xs, ys, strict=True) if y == y]
+    parts = [
+        f'<svg class="chart" role="img" aria-label="{escape(title)}" width="{width}" '
+        f'height="{height}" viewBox="0 0 {width} {height}" xmlns="http://www.w3.org/2000/svg">',
+        f"<title>{escape(title)}</title>",
+    ]
+    if points:
+        x0, x1 = min(p[0] for p in points), max(p[0] for p in points)
+        y0, y1 = min(p[1] for p in points), max(p[1] for p in points)
+        x1, y1 = (x1 if x1 > x0 else x0 + 1), (y1 if y1 > y0 else y0 + 1e-9)
+
+        def sx(x: float) -> float:
+            return pad_l + (x - x0) / (x1 - x0) * (width - pad_l - pad_r)
+
+        def sy(y: float) -> float:
+            return pad_t + (1 - (y - y0) / (y1 - y0)) * (height - pad_t - pad_b)
+
+        path = " ".join(
+            f"{'M' if i == 0 else 'L'}{sx(x):.1f},{sy(y):.1f}" for i, (x, y) in enumerate(points)
+        )
+        parts.append(
+            f'<path class="mark" d="{path}" fill="none" stroke="{color(0)}" stroke-width="2"/>'
+        )
+        for x, y in points:
+            ring = highlight is not None and x == float(highlight)
+            parts.append(
+                f'<circle class="mark" cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="{6 if ring else 3.5}" '
+                f'fill="{"#fff" if ring else color(0)}" stroke="{color(0)}" stroke-width="2">'
+                f"<title>{x:g}: {y:.3f}</title></circle>"
+                f'<text x="{sx(x):.1f}" y="{height - pad_b + 16}" text-anchor="middle" '
+                f'font-size="11">{x:g}</text>'
+            )
+        for y in (y0, y1):
+            parts.append(
+                f'<text x="{pad_l - 6}" y="{sy(y) + 4:.1f}" text-anchor="end" font-size="11">'
+                f"{y:.3f}</text>"
+            )
+    parts.append(
+        f'<text x="{(width + pad_l) / 2:.0f}" y="{height - 6}" text-anchor="middle" '
+        f'font-size="12">{escape(x_label)}</text>'
+        f'<text x="14" y="{height / 2:.0f}" transform="rotate(-90 14 {height / 2:.0f})" '
+        f'text-anchor="middle" font-size="12">{escape(y_label)}</text></svg>'
+    )
+    return "".join(parts)
+
+
+def heat_color(index: float | None) -> str:
+    """Background for a profile index cell: blue below 100, orange above, white at 100."""
+    if index is None or index != index:
+        return "#f3f4f6"
+    t = max(-1.0, min(1.0, (index - 100.0) / 100.0))
+    if t >= 0:
+        r, g, b = 255, int(255 - 120 * t), int(255 - 200 * t)
+    else:
+        r, g, b = int(255 + 160 * t), int(255 + 90 * t), 255
+    return f"#{r:02x}{g:02x}{b:02x}"

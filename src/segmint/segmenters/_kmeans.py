@@ -1,0 +1,259 @@
+"""k-means segmentation with the number of segments chosen from evidence."""
+
+from __future__ import annotations
+
+from numbers import Integral, Real
+from typing import ClassVar
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, ClusterMixin, _fit_context
+from sklearn.cluster import KMeans, MiniBatchKMeans
+from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score, silhouette_score
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from segmint._logging import logger
+from segmint.segmenters._ids import size_order
+
+
+class KMeansSegmenter(ClusterMixin, BaseEstimator):
+    """k-means segmentation that chooses the number of segments from evidence.
+
+    For every k in ``k_range`` (or only ``n_segments`` when forced) k-means is fitted with
+    ``n_init`` seeded starts, and the evidence table records the silhouette (on a fixed random
+    sample of at most ``silhouette_sample`` customers), the Calinski-Harabasz and Davies-Bouldin
+    indices, the within-segment sum of squares and the smallest segment's share. The chosen k is
+    the one with the highest silhouette among the k whose smallest segment holds at least
+    ``min_segment_share`` of the customers (all k when none does).
+
+    Segment ids follow the documented stable-id rule (:mod:`segmint.segmenters._ids`): 0 is the
+    largest segment.
+
+    Parameters
+    ----------
+    n_segments : int, default=None
+        Force this number of segments; ``None`` chooses from ``k_range``.
+    k_range : tuple of int, default=(2, 8)
+        Smallest and largest k tried, both included.
+    min_segment_share : float, default=0.02
+        Smallest share of customers a segment must hold for its k to be chosen.
+    n_init : int, default=10
+        Seeded k-means++ starts per k; the best (lowest inertia) is kept.
+    max_iter : int, default=300
+        Iterations per start.
+    silhouette_sample : int, default=5000
+        Customers sampled (once, the same for every k) to compute the silhouette.
+    minibatch_threshold : int, default=200000
+        From this many rows on, mini-batch k-means is used for speed.
+    random_state : int, RandomState instance or None, default=None
+        Seed for the starts and the silhouette sample.
+
+    Attributes
+    ----------
+    cluster_centers_ : ndarray of shape (n_segments_, n_features)
+        Segment centres, in stable-id order.
+    labels_ : ndarray of shape (n_samples,)
+        Segment id of each training row.
+    n_segments_ : int
+        Number of segments chosen (or forced).
+    evidence_ : pandas.DataFrame
+        One row per k tried: ``k, silhouette, calinski_harabasz, davies_bouldin, inertia,
+        min_segment_share, admissible, chosen``.
+    inertia_ : float
+        Within-segment sum of squares of the chosen solution.
+
+    References
+    ----------
+    Rousseeuw, P. J. (1987). Silhouettes: a graphical aid to the interpretation and validation
+    of cluster analysis. Journal of Computational and Applied Mathematics, 20, 53-65.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import make_blobs
+    >>> X, _ = make_blobs(300, centers=3, random_state=0)
+    >>> KMeansSegmenter(random_state=0).fit(X).n_segments_
+    3
+    """
+
+    _parameter_constraints: ClassVar[dict] = {
+        "n_segments": [Interval(Integral, 1, None, closed="left"), None],
+        "k_range": [tuple, list],
+        "min_segment_share": [Interval(Real, 0, 1, closed="both")],
+        "n_init": [Interval(Integral, 1, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "silhouette_sample": [Interval(Integral, 10, None, closed="left")],
+        "minibatch_threshold": [Interval(Integral, 1, None, closed="left")],
+        "random_state": ["random_state"],
+    }
+
+    def __init__(
+        self,
+        n_segments: int | None = None,
+        *,
+        k_range: tuple[int, int] = (2, 8),
+        min_segment_share: float = 0.02,
+        n_init: int = 10,
+        max_iter: int = 300,
+        silhouette_sample: int = 5000,
+        minibatch_threshold: int = 200_000,
+        random_state: int | np.random.RandomState | None = None,
+    ) -> None:
+        self.n_segments = n_segments
+        self.k_range = k_range
+        self.min_segment_share = min_segment_share
+        self.n_init = n_init
+        self.max_iter = max_iter
+        self.silhouette_sample = silhouette_sample
+        self.minibatch_threshold = minibatch_threshold
+        self.random_state = random_state
+
+    def _candidate_ks(self, n_samples: int) -> list[int]:
+        if self.n_segments is not None:
+            if self.n_segments > n_samples:
+                raise ValueError(f"n_segments={self.n_segments} must be <= n_samples={n_samples}.")
+            return [self.n_segments]
+        if len(self.k_range) != 2 or not all(isinstance(k, Integral) for k in self.k_range):
+            raise ValueError(
+                f"k_range must be a pair of integers (low, high), got {self.k_range!r}."
+            )
+        low, high = int(self.k_range[0]), int(self.k_range[1])
+        if low < 2 or high < low:
+            raise ValueError(f"k_range must satisfy 2 <= low <= high, got {self.k_range!r}.")
+        ks = [k for k in range(low, high + 1) if k < n_samples]
+        if not ks:
+            raise ValueError(f"k_range {self.k_range!r} needs more than {n_samples} samples.")
+        return ks
+
+    def _kmeans(self, k: int, n_samples: int, seed: int) -> KMeans | MiniBatchKMeans:
+        if n_samples >= self.minibatch_threshold:
+            return MiniBatchKMeans(
+                n_clusters=k,
+                n_init=self.n_init,
+                max_iter=self.max_iter,
+                random_state=seed,
+                batch_size=4096,
+            )
+        return KMeans(n_clusters=k, n_init=self.n_init, max_iter=self.max_iter, random_state=seed)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(
+        self, X: np.ndarray, y: None = None, sample_weight: np.ndarray | None = None
+    ) -> KMeansSegmenter:
+        """Fit k-means for each candidate k and keep the one the evidence favours.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Prepared (scaled) features.
+        y : None
+            Ignored.
+        sample_weight : array-like of shape (n_samples,), optional
+            Weights (e.g. survey weights) for k-means and segment sizes.
+
+        Returns
+        -------
+        self : KMeansSegmenter
+        """
+        X = validate_data(self, X, dtype=[np.float64, np.float32])
+        n_samples = X.shape[0]
+        rng = check_random_state(self.random_state)
+        seed = int(rng.randint(np.iinfo(np.int32).max))
+        sample_seed = int(rng.randint(np.iinfo(np.int32).max))
+        ks = self._candidate_ks(n_samples)
+        sample_size = min(self.silhouette_sample, n_samples)
+        weights = None if sample_weight is None else np.asarray(sample_weight, dtype=float)
+
+        rows, fits = [], {}
+        for k in ks:
+            model = self._kmeans(k, n_samples, seed).fit(X, sample_weight=weights)
+            labels = model.labels_
+            sizes = np.bincount(labels, weights=weights, minlength=k)
+            n_distinct = len(np.unique(labels))
+            valid = 1 < n_distinct < n_samples
+            rows.append(
+                {
+                    "k": k,
+                    "silhouette": float(
+                        silhouette_score(
+                            X, labels, sample_size=sample_size, random_state=sample_seed
+                        )
+                    )
+                    if valid and sample_size > n_distinct
+                    else np.nan,
+                    "calinski_harabasz": float(calinski_harabasz_score(X, labels))
+                    if valid
+                    else np.nan,
+                    "davies_bouldin": float(davies_bouldin_score(X, labels)) if valid else np.nan,
+                    "inertia": float(model.inertia_),
+                    "min_segment_share": float(sizes.min() / sizes.sum()),
+                }
+            )
+            fits[k] = model
+            logger.info("k=%d: silhouette %.3f", k, rows[-1]["silhouette"])
+        evidence = pd.DataFrame(rows)
+        evidence["admissible"] = evidence["min_segment_share"] >= self.min_segment_share
+        pool = evidence[evidence["admissible"]] if evidence["admissible"].any() else evidence
+        if pool["silhouette"].notna().any():
+            chosen = int(pool.loc[pool["silhouette"].idxmax(), "k"])
+        else:
+            chosen = int(pool["k"].iloc[0])
+        evidence["chosen"] = evidence["k"] == chosen
+
+        model = fits[chosen]
+        mapping = size_order(model.labels_, chosen, model.cluster_centers_, weights)
+        order = np.argsort(mapping)
+        self.cluster_centers_ = model.cluster_centers_[order]
+        self.labels_ = mapping[model.labels_]
+        self.n_segments_ = chosen
+        self.inertia_ = float(model.inertia_)
+        self.evidence_ = evidence
+        logger.info("chose %d segments (silhouette %.3f)", chosen, pool["silhouette"].max())
+        return self
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """Assign each row to the segment with the nearest centre."""
+        return np.argmin(self.transform(X), axis=1)
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        """Squared Euclidean distance of each row to each segment centre."""
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        # ||x||^2 - 2 x.c + ||c||^2, vectorised; clipped at 0 against rounding
+        dist = (
+            np.einsum("ij,ij->i", X, X)[:, None]
+            - 2.0 * X @ self.cluster_centers_.T
+            + np.einsum("ij,ij->i", self.cluster_centers_, self.cluster_centers_)[None, :]
+        )
+        return np.maximum(dist, 0.0)
+
+    def to_dict(self) -> dict:
+        """JSON-serialisable state: everything ``predict`` needs, and the evidence."""
+        check_is_fitted(self)
+        return {
+            "method": "kmeans",
+            "params": {
+                k: (list(v) if isinstance(v, tuple) else v)
+                for k, v in self.get_params().items()
+                if k != "random_state" or isinstance(v, int | None)
+            },
+            "n_segments": self.n_segments_,
+            "cluster_centers": self.cluster_centers_.tolist(),
+            "inertia": self.inertia_,
+            "n_features_in": int(self.n_features_in_),
+            "evidence": self.evidence_.to_dict(orient="records"),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> KMeansSegmenter:
+        """Rebuild a fitted segmenter from :meth:`to_dict` output."""
+        params = dict(data["params"])
+        params["k_range"] = tuple(params["k_range"])
+        seg = cls(**params)
+        seg.cluster_centers_ = np.asarray(data["cluster_centers"], dtype=float)
+        seg.n_segments_ = int(data["n_segments"])
+        seg.inertia_ = float(data["inertia"])
+        seg.n_features_in_ = int(data["n_features_in"])
+        seg.evidence_ = pd.DataFrame(data["evidence"])
+        return seg
