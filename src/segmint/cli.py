@@ -185,6 +185,20 @@ def run(
     _summary(result, started)
 
 
+# Commands by area. Each area adds its commands below its own marker, nowhere else.
+# --- commands: data in (io) ---
+
+# --- commands: bases and CLV (features) ---
+
+# --- commands: segmenters and typing tool ---
+
+# --- commands: deliverables (evaluate, profile, strategy) ---
+
+# --- commands: activation and monitoring ---
+
+# --- end of commands ---
+
+
 def main() -> None:
     """Entry point of the ``segmint`` command."""
     try:
