@@ -7,7 +7,7 @@ from typing import ClassVar
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, ClusterMixin, _fit_context
+from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin, _fit_context
 from sklearn.cluster import KMeans, MiniBatchKMeans
 from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score, silhouette_score
 from sklearn.utils import check_random_state
@@ -18,15 +18,43 @@ from segmint._logging import logger
 from segmint.segmenters._ids import size_order
 
 
-class KMeansSegmenter(ClusterMixin, BaseEstimator):
+def choose_k(evidence: pd.DataFrame, silhouette_tolerance: float = 0.1) -> int:
+    """Choose the number of segments from an evidence table.
+
+    1. Admissible k: the smallest segment holds at least the minimum share (column
+       ``admissible``); when no k is admissible, every k is considered.
+    2. Among them, those whose silhouette is within ``silhouette_tolerance`` of the best.
+    3. Of those, the k with the highest Calinski-Harabasz index (ties: the smaller k).
+
+    Parameters
+    ----------
+    evidence : pandas.DataFrame
+        Columns ``k``, ``silhouette``, ``calinski_harabasz`` and ``admissible``.
+    silhouette_tolerance : float, default=0.1
+        Width of the silhouette band in step 2.
+
+    Returns
+    -------
+    int
+        The chosen k.
+    """
+    pool = evidence[evidence["admissible"]] if evidence["admissible"].any() else evidence
+    if len(pool) == 1 or pool["silhouette"].isna().all():
+        return int(pool["k"].iloc[0])
+    best = pool["silhouette"].max()
+    near = pool[pool["silhouette"] >= best - silhouette_tolerance]
+    near = near.sort_values(["calinski_harabasz", "k"], ascending=[False, True], kind="stable")
+    return int(near["k"].iloc[0])
+
+
+class KMeansSegmenter(ClusterMixin, TransformerMixin, BaseEstimator):
     """k-means segmentation that chooses the number of segments from evidence.
 
     For every k in ``k_range`` (or only ``n_segments`` when forced) k-means is fitted with
     ``n_init`` seeded starts, and the evidence table records the silhouette (on a fixed random
     sample of at most ``silhouette_sample`` customers), the Calinski-Harabasz and Davies-Bouldin
-    indices, the within-segment sum of squares and the smallest segment's share. The chosen k is
-    the one with the highest silhouette among the k whose smallest segment holds at least
-    ``min_segment_share`` of the customers (all k when none does).
+    indices, the within-segment sum of squares and the smallest segment's share. The rule that
+    chooses k is :func:`choose_k`.
 
     Segment ids follow the documented stable-id rule (:mod:`segmint.segmenters._ids`): 0 is the
     largest segment.
@@ -45,6 +73,9 @@ class KMeansSegmenter(ClusterMixin, BaseEstimator):
         Iterations per start.
     silhouette_sample : int, default=5000
         Customers sampled (once, the same for every k) to compute the silhouette.
+    silhouette_tolerance : float, default=0.1
+        How far below the best silhouette a k may be and still be chosen for its higher
+        Calinski-Harabasz index (see Notes).
     minibatch_threshold : int, default=200000
         From this many rows on, mini-batch k-means is used for speed.
     random_state : int, RandomState instance or None, default=None
@@ -64,8 +95,21 @@ class KMeansSegmenter(ClusterMixin, BaseEstimator):
     inertia_ : float
         Within-segment sum of squares of the chosen solution.
 
+    Notes
+    -----
+    Silhouette alone tends to merge segments whose centres lie close together (it then favours
+    small k); the Calinski-Harabasz variance ratio alone tends to split. The rule uses each
+    against the other's weakness: among the admissible k whose silhouette is within
+    ``silhouette_tolerance`` of the best, the k with the highest Calinski-Harabasz index wins.
+
     References
     ----------
+    Calinski, T. and Harabasz, J. (1974). A dendrite method for cluster analysis.
+    Communications in Statistics, 3(1), 1-27.
+
+    Arbelaitz, O. et al. (2013). An extensive comparative study of cluster validity indices.
+    Pattern Recognition, 46(1), 243-256.
+
     Rousseeuw, P. J. (1987). Silhouettes: a graphical aid to the interpretation and validation
     of cluster analysis. Journal of Computational and Applied Mathematics, 20, 53-65.
 
@@ -84,6 +128,7 @@ class KMeansSegmenter(ClusterMixin, BaseEstimator):
         "n_init": [Interval(Integral, 1, None, closed="left")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "silhouette_sample": [Interval(Integral, 10, None, closed="left")],
+        "silhouette_tolerance": [Interval(Real, 0, 1, closed="both")],
         "minibatch_threshold": [Interval(Integral, 1, None, closed="left")],
         "random_state": ["random_state"],
     }
@@ -97,6 +142,7 @@ class KMeansSegmenter(ClusterMixin, BaseEstimator):
         n_init: int = 10,
         max_iter: int = 300,
         silhouette_sample: int = 5000,
+        silhouette_tolerance: float = 0.1,
         minibatch_threshold: int = 200_000,
         random_state: int | np.random.RandomState | None = None,
     ) -> None:
@@ -106,6 +152,7 @@ class KMeansSegmenter(ClusterMixin, BaseEstimator):
         self.n_init = n_init
         self.max_iter = max_iter
         self.silhouette_sample = silhouette_sample
+        self.silhouette_tolerance = silhouette_tolerance
         self.minibatch_threshold = minibatch_threshold
         self.random_state = random_state
 
@@ -194,14 +241,11 @@ class KMeansSegmenter(ClusterMixin, BaseEstimator):
             logger.info("k=%d: silhouette %.3f", k, rows[-1]["silhouette"])
         evidence = pd.DataFrame(rows)
         evidence["admissible"] = evidence["min_segment_share"] >= self.min_segment_share
-        pool = evidence[evidence["admissible"]] if evidence["admissible"].any() else evidence
-        if pool["silhouette"].notna().any():
-            chosen = int(pool.loc[pool["silhouette"].idxmax(), "k"])
-        else:
-            chosen = int(pool["k"].iloc[0])
+        chosen = choose_k(evidence, self.silhouette_tolerance)
         evidence["chosen"] = evidence["k"] == chosen
 
         model = fits[chosen]
+        self.n_iter_ = int(model.n_iter_)
         mapping = size_order(model.labels_, chosen, model.cluster_centers_, weights)
         order = np.argsort(mapping)
         self.cluster_centers_ = model.cluster_centers_[order]
@@ -209,7 +253,7 @@ class KMeansSegmenter(ClusterMixin, BaseEstimator):
         self.n_segments_ = chosen
         self.inertia_ = float(model.inertia_)
         self.evidence_ = evidence
-        logger.info("chose %d segments (silhouette %.3f)", chosen, pool["silhouette"].max())
+        logger.info("chose %d segments", chosen)
         return self
 
     def predict(self, X: np.ndarray) -> np.ndarray:
@@ -241,6 +285,7 @@ class KMeansSegmenter(ClusterMixin, BaseEstimator):
             "n_segments": self.n_segments_,
             "cluster_centers": self.cluster_centers_.tolist(),
             "inertia": self.inertia_,
+            "n_iter": self.n_iter_,
             "n_features_in": int(self.n_features_in_),
             "evidence": self.evidence_.to_dict(orient="records"),
         }
@@ -256,4 +301,5 @@ class KMeansSegmenter(ClusterMixin, BaseEstimator):
         seg.inertia_ = float(data["inertia"])
         seg.n_features_in_ = int(data["n_features_in"])
         seg.evidence_ = pd.DataFrame(data["evidence"])
+        seg.n_iter_ = int(data.get("n_iter", 0))
         return seg
