@@ -15,7 +15,8 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from segmint._logging import logger
-from segmint.segmenters._ids import size_order
+from segmint.segmenters._ids import match_labels, size_order
+from segmint.segmenters._stability import bootstrap_stability
 
 
 def choose_k(evidence: pd.DataFrame, silhouette_tolerance: float = 0.1) -> int:
@@ -76,6 +77,13 @@ class KMeansSegmenter(ClusterMixin, TransformerMixin, BaseEstimator):
     silhouette_tolerance : float, default=0.1
         How far below the best silhouette a k may be and still be chosen for its higher
         Calinski-Harabasz index (see Notes).
+    stability_resamples : int, default=10
+        Bootstrap refits per k (Hennig's clusterboot, on a sample of ``stability_sample``
+        customers) measuring how reproducible each solution is; 0 switches it off.
+    stability_sample : int, default=5000
+        Customers sampled for the stability refits.
+    min_stability : float, default=0.6
+        Smallest mean bootstrap adjusted Rand index for a k to be admissible.
     minibatch_threshold : int, default=200000
         From this many rows on, mini-batch k-means is used for speed.
     random_state : int, RandomState instance or None, default=None
@@ -91,7 +99,12 @@ class KMeansSegmenter(ClusterMixin, TransformerMixin, BaseEstimator):
         Number of segments chosen (or forced).
     evidence_ : pandas.DataFrame
         One row per k tried: ``k, silhouette, calinski_harabasz, davies_bouldin, inertia,
-        min_segment_share, admissible, chosen``.
+        min_segment_share``, with stability on: ``stability_ari`` (mean bootstrap adjusted Rand
+        index) with its 95 % interval ``stability_ari_low``/``_high`` and
+        ``min_segment_jaccard``; then ``admissible, chosen``.
+    segment_stability_ : pandas.DataFrame or None
+        Per segment of the chosen solution (in stable-id order): bootstrap Jaccard mean and
+        95 % interval, dissolved share and Hennig's verdict; None when stability is off.
     inertia_ : float
         Within-segment sum of squares of the chosen solution.
 
@@ -129,6 +142,9 @@ class KMeansSegmenter(ClusterMixin, TransformerMixin, BaseEstimator):
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "silhouette_sample": [Interval(Integral, 10, None, closed="left")],
         "silhouette_tolerance": [Interval(Real, 0, 1, closed="both")],
+        "stability_resamples": [Interval(Integral, 0, None, closed="left")],
+        "stability_sample": [Interval(Integral, 10, None, closed="left")],
+        "min_stability": [Interval(Real, -1, 1, closed="both")],
         "minibatch_threshold": [Interval(Integral, 1, None, closed="left")],
         "random_state": ["random_state"],
     }
@@ -143,6 +159,9 @@ class KMeansSegmenter(ClusterMixin, TransformerMixin, BaseEstimator):
         max_iter: int = 300,
         silhouette_sample: int = 5000,
         silhouette_tolerance: float = 0.1,
+        stability_resamples: int = 10,
+        stability_sample: int = 5000,
+        min_stability: float = 0.6,
         minibatch_threshold: int = 200_000,
         random_state: int | np.random.RandomState | None = None,
     ) -> None:
@@ -153,6 +172,9 @@ class KMeansSegmenter(ClusterMixin, TransformerMixin, BaseEstimator):
         self.max_iter = max_iter
         self.silhouette_sample = silhouette_sample
         self.silhouette_tolerance = silhouette_tolerance
+        self.stability_resamples = stability_resamples
+        self.stability_sample = stability_sample
+        self.min_stability = min_stability
         self.minibatch_threshold = minibatch_threshold
         self.random_state = random_state
 
@@ -212,7 +234,7 @@ class KMeansSegmenter(ClusterMixin, TransformerMixin, BaseEstimator):
         sample_size = min(self.silhouette_sample, n_samples)
         weights = None if sample_weight is None else np.asarray(sample_weight, dtype=float)
 
-        rows, fits = [], {}
+        rows, fits, stability = [], {}, {}
         for k in ks:
             model = self._kmeans(k, n_samples, seed).fit(X, sample_weight=weights)
             labels = model.labels_
@@ -238,9 +260,26 @@ class KMeansSegmenter(ClusterMixin, TransformerMixin, BaseEstimator):
                 }
             )
             fits[k] = model
+            if self.stability_resamples > 0 and k > 1:
+                result = bootstrap_stability(
+                    KMeans(n_clusters=k, n_init=min(self.n_init, 3), random_state=seed),
+                    X,
+                    n_resamples=self.stability_resamples,
+                    max_samples=self.stability_sample,
+                    random_state=sample_seed,
+                )
+                stability[k] = result
+                rows[-1].update(
+                    stability_ari=result.ari_mean,
+                    stability_ari_low=result.ari_interval[0],
+                    stability_ari_high=result.ari_interval[1],
+                    min_segment_jaccard=float(result.per_segment["jaccard_mean"].min()),
+                )
             logger.info("k=%d: silhouette %.3f", k, rows[-1]["silhouette"])
         evidence = pd.DataFrame(rows)
         evidence["admissible"] = evidence["min_segment_share"] >= self.min_segment_share
+        if "stability_ari" in evidence:
+            evidence["admissible"] &= evidence["stability_ari"].fillna(1.0) >= self.min_stability
         chosen = choose_k(evidence, self.silhouette_tolerance)
         evidence["chosen"] = evidence["k"] == chosen
 
@@ -253,6 +292,9 @@ class KMeansSegmenter(ClusterMixin, TransformerMixin, BaseEstimator):
         self.n_segments_ = chosen
         self.inertia_ = float(model.inertia_)
         self.evidence_ = evidence
+        self.segment_stability_ = None
+        if chosen in stability:
+            self.segment_stability_ = _on_final_ids(stability[chosen], self.labels_)
         logger.info("chose %d segments", chosen)
         return self
 
@@ -288,6 +330,9 @@ class KMeansSegmenter(ClusterMixin, TransformerMixin, BaseEstimator):
             "n_iter": self.n_iter_,
             "n_features_in": int(self.n_features_in_),
             "evidence": self.evidence_.to_dict(orient="records"),
+            "segment_stability": None
+            if self.segment_stability_ is None
+            else self.segment_stability_.to_dict(orient="records"),
         }
 
     @classmethod
@@ -302,4 +347,19 @@ class KMeansSegmenter(ClusterMixin, TransformerMixin, BaseEstimator):
         seg.n_features_in_ = int(data["n_features_in"])
         seg.evidence_ = pd.DataFrame(data["evidence"])
         seg.n_iter_ = int(data.get("n_iter", 0))
+        stab = data.get("segment_stability")
+        seg.segment_stability_ = None if stab is None else pd.DataFrame(stab)
         return seg
+
+
+def _on_final_ids(result: object, labels: np.ndarray) -> pd.DataFrame:
+    """Per-segment stability of a bootstrap run, renumbered to the final segment ids.
+
+    The bootstrap reference fit ran on a sample; its segments are matched to the final ones by
+    member overlap on that sample.
+    """
+    rows = result.sample_indices if result.sample_indices is not None else slice(None)
+    mapping = match_labels(labels[rows], result.reference_labels)
+    table = result.per_segment.copy()
+    table["segment_id"] = mapping[table["segment_id"].to_numpy()]
+    return table.sort_values("segment_id", ignore_index=True)

@@ -418,8 +418,8 @@ def bootstrap_stability(
         parameter, each resample's clone gets a seed drawn from the generator. It is never
         modified.
     X : array-like of shape (n_samples, n_features)
-        Customer feature matrix. Converted to a numeric array (column names are not needed:
-        every model is fitted here from scratch).
+        Customer feature matrix, converted to a numeric array; a pandas DataFrame is kept as a
+        table (rows resampled with ``iloc``) for segmenters that read categorical columns.
     n_resamples : int, default=20
         Number of resamples. Hennig uses 20 as a reasonable minimum; use 50-100 for reporting.
     sample_fraction : float in (0, 1], optional
@@ -474,7 +474,14 @@ def bootstrap_stability(
     >>> result.all_stable
     True
     """
-    X = check_array(X, dtype=[np.float64, np.float32], ensure_min_samples=2)
+    # tables with categorical columns (k-prototypes, latent classes) stay tables
+    frame = isinstance(X, pd.DataFrame)
+    if frame:
+        X = X.reset_index(drop=True)
+        if X.shape[0] < 2:
+            raise ValueError(f"Found array with {X.shape[0]} sample(s); at least 2 are required.")
+    else:
+        X = check_array(X, dtype=[np.float64, np.float32], ensure_min_samples=2)
     weights = None
     if sample_weight is not None:
         weights = _check_sample_weight(sample_weight, X, ensure_non_negative=True)
@@ -499,7 +506,7 @@ def bootstrap_stability(
     sample_indices = None
     if max_samples is not None and n_total > max_samples:
         sample_indices = np.sort(rng.choice(n_total, size=max_samples, replace=False))
-        X = X[sample_indices]
+        X = X.iloc[sample_indices].reset_index(drop=True) if frame else X[sample_indices]
         if weights is not None:
             weights = weights[sample_indices]
         logger.info(
@@ -536,7 +543,8 @@ def bootstrap_stability(
         else:
             rows = rng.choice(n_samples, size=n_draw, replace=False)
         seed = int(rng.randint(_SEED_MAX))
-        labels = _fit_labels(estimator, X[rows], seed, None if weights is None else weights[rows])
+        part = X.iloc[rows].reset_index(drop=True) if frame else X[rows]
+        labels = _fit_labels(estimator, part, seed, None if weights is None else weights[rows])
         distinct, first = np.unique(rows, return_index=True)
         ref_b, new_b = reference[distinct], labels[first]
         ari_values[b] = adjusted_rand_score(ref_b, new_b)
