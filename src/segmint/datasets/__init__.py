@@ -1,9 +1,21 @@
-"""Demo data: a synthetic retailer generated from planted segments."""
+"""Demo data: a synthetic retailer and a synthetic B2B supplier generated from planted segments."""
 
+from segmint.datasets._b2b import (
+    DEFAULT_B2B_SEGMENTS,
+    INDUSTRIES,
+    ROLES,
+    B2BData,
+    PlantedAccountSegment,
+    make_b2b,
+)
 from segmint.datasets._retail import (
+    AREA_TYPES,
     CATEGORIES,
     CHANNELS,
     DEFAULT_SEGMENTS,
+    EDUCATION,
+    INCOME_BANDS,
+    LIFESTYLE_ITEMS,
     NEED_ITEMS,
     PlantedSegment,
     RetailData,
@@ -11,11 +23,21 @@ from segmint.datasets._retail import (
 )
 
 __all__ = [
+    "AREA_TYPES",
     "CATEGORIES",
     "CHANNELS",
+    "DEFAULT_B2B_SEGMENTS",
     "DEFAULT_SEGMENTS",
+    "EDUCATION",
+    "INCOME_BANDS",
+    "INDUSTRIES",
+    "LIFESTYLE_ITEMS",
     "NEED_ITEMS",
+    "ROLES",
+    "B2BData",
+    "PlantedAccountSegment",
     "PlantedSegment",
     "RetailData",
+    "make_b2b",
     "make_retail",
 ]

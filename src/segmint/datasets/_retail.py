@@ -65,7 +65,24 @@ class PlantedSegment:
     # customers joined this many days before the end (None: long-standing customers)
     signup_recent_days: int | None = None
     needs: tuple[float, ...] = ()
+    # added columns (drawn from a separate generator, after the original tables)
+    lifestyle: tuple[float, ...] = ()
+    campaign_response: float = 0.10
+    income_shift: float = 0.0
+    household_mean: float = 2.3
 
+
+LIFESTYLE_ITEMS = (
+    "seeks_novelty",
+    "eco_conscious",
+    "health_focused",
+    "status_seeking",
+    "family_first",
+    "tech_enthusiast",
+)
+INCOME_BANDS = ("<20k", "20-35k", "35-50k", "50-75k", "75-100k", "100k+")
+EDUCATION = ("secondary", "vocational", "bachelor", "master", "doctorate")
+AREA_TYPES = ("urban", "suburban", "rural")
 
 NEED_ITEMS = (
     "price_matters_most",
@@ -94,6 +111,10 @@ DEFAULT_SEGMENTS: tuple[PlantedSegment, ...] = (
         sms_consent=0.70,
         sessions_per_order=2.0,
         needs=(2.5, 4.2, 4.0, 4.5, 3.0, 4.2, 3.0, 4.3),
+        lifestyle=(4.2, 3.0, 3.5, 3.8, 2.8, 4.6),
+        campaign_response=0.22,
+        income_shift=0.5,
+        household_mean=2.2,
     ),
     PlantedSegment(
         name="bargain_hunters",
@@ -110,6 +131,10 @@ DEFAULT_SEGMENTS: tuple[PlantedSegment, ...] = (
         sms_consent=0.30,
         sessions_per_order=3.0,
         needs=(4.7, 2.0, 3.2, 2.8, 2.2, 1.8, 2.5, 3.5),
+        lifestyle=(2.6, 2.4, 2.8, 2.0, 4.0, 2.6),
+        campaign_response=0.30,
+        income_shift=-0.8,
+        household_mean=3.4,
     ),
     PlantedSegment(
         name="lapsed_big_spenders",
@@ -127,6 +152,10 @@ DEFAULT_SEGMENTS: tuple[PlantedSegment, ...] = (
         sessions_per_order=1.0,
         churn_window=(0.15, 0.45),
         needs=(2.0, 4.6, 2.5, 3.0, 4.4, 3.5, 3.2, 2.5),
+        lifestyle=(2.8, 3.2, 3.6, 4.3, 3.2, 3.0),
+        campaign_response=0.04,
+        income_shift=1.2,
+        household_mean=2.6,
     ),
     PlantedSegment(
         name="new_explorers",
@@ -144,6 +173,10 @@ DEFAULT_SEGMENTS: tuple[PlantedSegment, ...] = (
         sessions_per_order=2.5,
         signup_recent_days=120,
         needs=(3.4, 3.2, 4.2, 4.7, 2.6, 2.0, 4.2, 4.0),
+        lifestyle=(4.6, 4.2, 3.8, 3.0, 2.2, 4.2),
+        campaign_response=0.15,
+        income_shift=-0.4,
+        household_mean=1.6,
     ),
     PlantedSegment(
         name="occasional_store_shoppers",
@@ -160,6 +193,10 @@ DEFAULT_SEGMENTS: tuple[PlantedSegment, ...] = (
         sms_consent=0.10,
         sessions_per_order=0.5,
         needs=(3.5, 3.3, 2.2, 1.8, 4.0, 3.8, 2.8, 2.0),
+        lifestyle=(2.0, 3.4, 3.8, 2.4, 3.6, 1.8),
+        campaign_response=0.05,
+        income_shift=0.0,
+        household_mean=2.0,
     ),
 )
 
@@ -180,6 +217,12 @@ class RetailData:
         pipeline; only for measuring recovery.
     start, end : pandas.Timestamp
         First and last day of the transaction history.
+    campaigns : pandas.DataFrame or None
+        ``customer_id, campaign_id, channel, sent_date, responded, response_date``: one row per
+        campaign sent (to customers with e-mail consent who had signed up).
+    psychographic : pandas.DataFrame or None
+        Attitudes and lifestyle battery (Likert 1-5, items :data:`LIFESTYLE_ITEMS`) of a sample
+        of customers, with ``answered_on`` and a ``weight``.
     """
 
     customers: pd.DataFrame
@@ -190,6 +233,8 @@ class RetailData:
     start: pd.Timestamp
     end: pd.Timestamp
     segments: tuple[PlantedSegment, ...] = field(default=DEFAULT_SEGMENTS)
+    campaigns: pd.DataFrame | None = None
+    psychographic: pd.DataFrame | None = None
 
     def write(self, directory: str | Path) -> dict[str, Path]:
         """Write every table as CSV into ``directory`` and return the paths by table name."""
@@ -203,6 +248,10 @@ class RetailData:
         }
         if self.survey is not None:
             tables["survey"] = self.survey
+        if self.campaigns is not None:
+            tables["campaigns"] = self.campaigns
+        if self.psychographic is not None:
+            tables["psychographic"] = self.psychographic
         paths = {}
         for name, frame in tables.items():
             path = directory / f"{name}.csv"
@@ -406,6 +455,19 @@ def make_retail(
     truth = pd.DataFrame(
         {"customer_id": customer_ids, "segment": [segments[i].name for i in segment_of]}
     )
+
+    # --- added tables and columns: a separate generator, so the tables above stay identical ---
+    extra = np.random.default_rng([seed, 1])
+    transactions["cost"] = _cost(extra, transactions)
+    customers = customers.assign(**_demographics(extra, segments, segment_of, age))
+    campaigns = _campaigns(
+        extra, segments, segment_of, customer_ids, customers, signup_offset, active_to, start_ts
+    )
+    psychographic = None
+    if survey_share > 0 and any(s.lifestyle for s in segments):
+        psychographic = _lifestyle_survey(
+            extra, segments, segment_of, customer_ids, age, survey_share, start_ts, span_days
+        )
     return RetailData(
         customers=customers,
         transactions=transactions,
@@ -415,4 +477,120 @@ def make_retail(
         start=start_ts,
         end=end_ts,
         segments=segments,
+        campaigns=campaigns,
+        psychographic=psychographic,
     )
+
+
+# gross margin rate by category (electronics thin, beauty and fashion fat)
+_MARGIN_RATE = {
+    "electronics": 0.18,
+    "fashion": 0.48,
+    "home": 0.35,
+    "grocery": 0.22,
+    "beauty": 0.55,
+}
+
+
+def _cost(rng: np.random.Generator, transactions: pd.DataFrame) -> np.ndarray:
+    """Cost of goods per line: the gross value less the category's margin (returns negative)."""
+    rate = transactions["category"].map(_MARGIN_RATE).fillna(0.3).to_numpy(dtype=float)
+    rate = np.clip(rate + rng.normal(0, 0.04, len(transactions)), 0.02, 0.9)
+    gross = (transactions["amount"] + transactions["discount"]).to_numpy(dtype=float)
+    cost = pd.Series(np.round(gross * (1.0 - rate), 2), index=transactions["order_id"])
+    sale = transactions["amount"].to_numpy() >= 0
+    # a return credits back the cost of the line it returns
+    of_sale = cost[sale]
+    returned = -of_sale.reindex(transactions["order_id"][~sale]).to_numpy()
+    out = cost.to_numpy().copy()
+    out[~sale] = returned
+    return out
+
+
+def _demographics(
+    rng: np.random.Generator,
+    segments: tuple[PlantedSegment, ...],
+    segment_of: np.ndarray,
+    age: np.ndarray,
+) -> dict[str, np.ndarray]:
+    """Income band, household size, education, marital status and area type per customer."""
+    n = segment_of.size
+    shift = np.array([s.income_shift for s in segments])[segment_of]
+    # income peaks in mid-life; bands are quantiles of a latent normal score
+    latent = shift + 0.6 * np.exp(-(((age - 48) / 18.0) ** 2)) + rng.normal(0, 1, n)
+    income = np.digitize(latent, [-1.2, -0.5, 0.2, 0.9, 1.6])
+    hh_mean = np.array([s.household_mean for s in segments])[segment_of]
+    household = np.clip(1 + rng.poisson(np.maximum(hh_mean - 1, 0.1)), 1, 8)
+    edu_score = 0.8 * shift + rng.normal(0, 1, n) - 0.01 * np.maximum(age - 45, 0)
+    education = np.digitize(edu_score, [-0.9, -0.1, 0.9, 1.9])
+    married_p = np.clip(0.15 + 0.012 * (age - 18) + 0.08 * (household - 1), 0.05, 0.85)
+    married = rng.uniform(0, 1, n) < married_p
+    single = np.where(age > 70, "widowed", "single")
+    marital = np.where(married, "married", np.where(household >= 2, "partnered", single))
+    area = rng.choice(len(AREA_TYPES), n, p=[0.55, 0.30, 0.15])
+    return {
+        "income_band": np.array(INCOME_BANDS)[income],
+        "household_size": household.astype(int),
+        "education": np.array(EDUCATION)[education],
+        "marital_status": marital,
+        "area_type": np.array(AREA_TYPES)[area],
+    }
+
+
+def _campaigns(
+    rng: np.random.Generator,
+    segments: tuple[PlantedSegment, ...],
+    segment_of: np.ndarray,
+    customer_ids: np.ndarray,
+    customers: pd.DataFrame,
+    signup_offset: np.ndarray,
+    active_to: np.ndarray,
+    start: pd.Timestamp,
+) -> pd.DataFrame:
+    """One e-mail campaign every two months to consenting, signed-up customers."""
+    span = int(active_to.max())
+    send_days = np.arange(20, span, 61)
+    n_c = customer_ids.size
+    cust = np.repeat(np.arange(n_c), send_days.size)
+    camp = np.tile(np.arange(send_days.size), n_c)
+    day = send_days[camp]
+    eligible = customers["email_consent"].to_numpy()[cust] & (signup_offset[cust] <= day)
+    cust, camp, day = cust[eligible], camp[eligible], day[eligible]
+    p = np.array([s.campaign_response for s in segments])[segment_of[cust]]
+    p = np.where(day > active_to[cust], 0.15 * p, p)  # lapsed customers rarely respond
+    responded = rng.uniform(0, 1, cust.size) < p
+    lag = rng.integers(0, 8, cust.size)
+    sent = start + pd.to_timedelta(day, unit="D")
+    return pd.DataFrame(
+        {
+            "customer_id": customer_ids[cust],
+            "campaign_id": np.char.add("K", np.char.zfill((camp + 1).astype(str), 2)),
+            "channel": "email",
+            "sent_date": sent,
+            "responded": responded,
+            "response_date": pd.Series(sent + pd.to_timedelta(lag, unit="D")).where(responded),
+        }
+    )
+
+
+def _lifestyle_survey(
+    rng: np.random.Generator,
+    segments: tuple[PlantedSegment, ...],
+    segment_of: np.ndarray,
+    customer_ids: np.ndarray,
+    age: np.ndarray,
+    survey_share: float,
+    start: pd.Timestamp,
+    span_days: int,
+) -> pd.DataFrame:
+    """Attitudes/lifestyle battery (Likert 1-5), answered on a day in the history."""
+    respondents = np.flatnonzero(rng.uniform(0, 1, segment_of.size) < survey_share)
+    means = np.array([s.lifestyle for s in segments], dtype=float)[segment_of[respondents]]
+    answers = np.clip(np.round(means + rng.normal(0, 0.8, means.shape)), 1, 5)
+    answers[rng.uniform(0, 1, answers.shape) < 0.03] = np.nan
+    frame = pd.DataFrame(answers, columns=list(LIFESTYLE_ITEMS)).astype("Int64")
+    frame.insert(0, "customer_id", customer_ids[respondents])
+    day = rng.integers(0, span_days, respondents.size)
+    frame.insert(1, "answered_on", start + pd.to_timedelta(day, unit="D"))
+    frame["weight"] = np.round(np.where(age[respondents] < 35, 1.3, 0.95), 3)
+    return frame

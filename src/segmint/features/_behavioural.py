@@ -5,101 +5,147 @@ can measure what segments predict about the period after it. An *order* is one `
 when the log has none, one customer-day (the convention of Fader & Hardie for the CDNOW log).
 Amounts are net: returns and credits (negative amounts) reduce ``monetary``; ``avg_order_value``
 and the mix shares use purchases only (amount >= 0: a free order is still an order).
+
+The definitions live in the catalogue (:mod:`segmint.features._catalogue`): one block over the
+orders (recency, frequency, monetary, tenure, order value, discount share, return rate and, in the
+extended plan, inter-purchase time, basket size and margin), one over the purchase lines (category
+and channel mix) and, when a campaign table is given, one over the campaigns sent.
 """
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 
 import duckdb
 
 from segmint.exceptions import InputError
-from segmint.io._sources import _sql_str, quote_ident
+from segmint.features._catalogue import (
+    MAX_LEVELS,
+    Block,
+    Feature,
+    FeatureSpec,
+    duckdb_sql,
+    find_column,
+    ident,
+    level_condition,
+    quote_ident,
+    slug,
+)
 
-MAX_LEVELS = 10
+__all__ = [
+    "CORE_FEATURES",
+    "MAX_LEVELS",
+    "OPTIONAL_FEATURES",
+    "Feature",
+    "FeatureSpec",
+    "build_features",
+    "default_snapshot",
+    "feature_sql",
+    "plan_features",
+    "slug",
+]
+
+_ORDERS = "bh_orders"
+_LINES = "bh_lines"
 
 
-@dataclass(frozen=True)
-class Feature:
-    """One entry of the feature catalogue.
-
-    Attributes
-    ----------
-    name : str
-        Column name in the feature table, in the user's words.
-    basis : str
-        Segmentation basis: ``behavioural``, ``value``, ``demographic``, ...
-    description : str
-        What the number means, as shown in the report.
-    transform : str
-        How it is prepared for clustering: ``"signed_log"`` for skewed money and counts,
-        ``"identity"`` for shares and bounded values.
-    """
-
-    name: str
-    basis: str
-    description: str
-    transform: str = "identity"
-
-    def to_dict(self) -> dict:
-        return {
-            "name": self.name,
-            "basis": self.basis,
-            "description": self.description,
-            "transform": self.transform,
-        }
+def _f(name: str, basis: str, description: str, transform: str, definition: str) -> Feature:
+    return Feature(name, basis, description, transform, "transactions", definition)
 
 
 CORE_FEATURES: tuple[Feature, ...] = (
-    Feature("recency_days", "behavioural", "Days since the last purchase", "signed_log"),
-    Feature("frequency", "behavioural", "Number of orders", "signed_log"),
-    Feature("monetary", "value", "Net revenue (purchases minus returns)", "signed_log"),
-    Feature("tenure_days", "behavioural", "Days since the first purchase", "signed_log"),
-    Feature("avg_order_value", "value", "Average value of an order", "signed_log"),
+    _f(
+        "recency_days",
+        "behavioural",
+        "Days since the last purchase",
+        "signed_log",
+        "date_diff('day', CAST(max(ordered_at) AS DATE), $snapshot)",
+    ),
+    _f(
+        "frequency",
+        "behavioural",
+        "Number of orders",
+        "signed_log",
+        "count(*) FILTER (WHERE is_purchase)",
+    ),
+    _f(
+        "monetary",
+        "value",
+        "Net revenue (purchases minus returns)",
+        "signed_log",
+        "sum(net_value)",
+    ),
+    _f(
+        "tenure_days",
+        "behavioural",
+        "Days since the first purchase",
+        "signed_log",
+        "date_diff('day', CAST(min(ordered_at) AS DATE), $snapshot)",
+    ),
+    _f(
+        "avg_order_value",
+        "value",
+        "Average value of an order",
+        "signed_log",
+        "avg(order_value) FILTER (WHERE is_purchase)",
+    ),
 )
 OPTIONAL_FEATURES: dict[str, Feature] = {
-    "discount": Feature("discount_share", "behavioural", "Share of orders with a discount"),
-    "returns": Feature("return_rate", "behavioural", "Returned orders per order"),
+    "discount": _f(
+        "discount_share",
+        "behavioural",
+        "Share of orders with a discount",
+        "identity",
+        "avg(discounted) FILTER (WHERE is_purchase)",
+    ),
+    "returns": _f(
+        "return_rate",
+        "behavioural",
+        "Returned orders per order",
+        "identity",
+        "CAST(count(*) FILTER (WHERE has_return) AS DOUBLE) / count(*) FILTER (WHERE is_purchase)",
+    ),
 }
-
-
-def slug(value: str) -> str:
-    """A lower-case identifier fragment for a category or channel value."""
-    text = re.sub(r"[^0-9a-z]+", "_", str(value).lower()).strip("_")
-    return text or "blank"
-
-
-@dataclass
-class FeatureSpec:
-    """What was computed, so new customers get exactly the same columns (saved in model.json)."""
-
-    snapshot_date: str
-    features: list[Feature]
-    levels: dict[str, list[str]]
-    has_order_id: bool
-
-    def to_dict(self) -> dict:
-        return {
-            "snapshot_date": self.snapshot_date,
-            "features": [f.to_dict() for f in self.features],
-            "levels": self.levels,
-            "has_order_id": self.has_order_id,
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict) -> FeatureSpec:
-        return cls(
-            snapshot_date=data["snapshot_date"],
-            features=[Feature(**f) for f in data["features"]],
-            levels={k: list(v) for k, v in data["levels"].items()},
-            has_order_id=bool(data["has_order_id"]),
-        )
-
-    @property
-    def names(self) -> list[str]:
-        return [f.name for f in self.features]
+# only in the extended plan (build_feature_table): they leave the walking skeleton unchanged
+EXTENDED_FEATURES: dict[str, Feature] = {
+    "ipt_mean": _f(
+        "ipt_mean_days",
+        "behavioural",
+        "Mean days between consecutive orders (missing with a single order)",
+        "signed_log",
+        "avg(gap_days)",
+    ),
+    "ipt_cv": _f(
+        "ipt_cv",
+        "behavioural",
+        "Regularity of the buying cycle: coefficient of variation of the days between orders "
+        "(0 = perfectly regular; missing with fewer than three orders)",
+        "identity",
+        "CASE WHEN count(gap_days) >= 2 THEN stddev_samp(gap_days) / nullif(avg(gap_days), 0) END",
+    ),
+    "quantity": _f(
+        "basket_size",
+        "behavioural",
+        "Items per order",
+        "signed_log",
+        "avg(items) FILTER (WHERE is_purchase)",
+    ),
+    "margin": _f(
+        "margin",
+        "value",
+        "Net margin: revenue minus cost of goods, returns netted",
+        "signed_log",
+        "sum(net_margin)",
+    ),
+    "margin_rate": _f(
+        "margin_rate",
+        "value",
+        "Margin as a share of net revenue",
+        "identity",
+        "sum(net_margin) / nullif(sum(net_value), 0)",
+    ),
+}
 
 
 def default_snapshot(con: duckdb.DuckDBPyConnection, table: str = "transactions") -> date:
@@ -129,13 +175,178 @@ def _top_levels(
     return levels
 
 
+def _share_feature(column: str, level: str, levels: list[str]) -> Feature:
+    cond = level_condition(column, level, levels)
+    return _f(
+        f"share_{column}_{slug(level)}",
+        "behavioural",
+        f"Share of purchase value in {column} '{level}'",
+        "identity",
+        f"coalesce(sum(amount) FILTER (WHERE {cond}) / nullif(sum(amount), 0), 0)",
+    )
+
+
+def transaction_blocks(
+    cols: set[str], has_order_id: bool, levels: dict[str, list[str]]
+) -> tuple[list[Feature], list[Block]]:
+    """Every transaction feature the columns support, and the two blocks that compute them.
+
+    ``cols`` are the columns of the transactions table; ``levels`` the category/channel levels.
+    """
+    order_key = "order_id" if has_order_id else "CAST(order_date AS DATE)"
+    extra = []
+    if "discount" in cols:
+        extra.append(
+            "max(CASE WHEN amount >= 0 AND coalesce(discount, 0) > 0 THEN 1 ELSE 0 END) "
+            "AS discounted"
+        )
+    if "quantity" in cols:
+        extra.append("sum(quantity) FILTER (WHERE amount >= 0) AS items")
+    cost = find_column(cols, "cost", "cogs", "cost_of_goods")
+    margin = find_column(cols, "margin", "gross_margin")
+    if margin is not None:
+        extra.append(f"sum({ident(margin)}) AS net_margin")
+    elif cost is not None:
+        extra.append(f"sum(amount - coalesce({ident(cost)}, 0)) AS net_margin")
+    extra_sql = "".join(f",\n           {e}" for e in extra)
+    ctes = (
+        (
+            "bh_tx",
+            f"SELECT *, {order_key} AS _order FROM $transactions WHERE order_date < $snapshot",
+        ),
+        (
+            "bh_orders0",
+            "SELECT customer_id, _order,\n"
+            "           count(*) FILTER (WHERE amount >= 0) > 0 AS is_purchase,\n"
+            "           min(order_date) FILTER (WHERE amount >= 0) AS ordered_at,\n"
+            "           coalesce(sum(amount) FILTER (WHERE amount >= 0), 0) AS order_value,\n"
+            "           sum(amount) AS net_value,\n"
+            "           count(*) FILTER (WHERE amount < 0) > 0 AS has_return"
+            f"{extra_sql}\n    FROM bh_tx GROUP BY customer_id, _order",
+        ),
+        (
+            _ORDERS,
+            "SELECT *, CASE WHEN is_purchase THEN date_diff('day', "
+            "CAST(lag(ordered_at) OVER (PARTITION BY customer_id, is_purchase "
+            "ORDER BY ordered_at, _order) AS DATE), CAST(ordered_at AS DATE)) END AS gap_days\n"
+            "    FROM bh_orders0",
+        ),
+    )
+    features = list(CORE_FEATURES)
+    shares: list[Feature] = []
+    for column, lv in levels.items():
+        shares += [_share_feature(column, level, lv) for level in lv]
+    if "discount" in cols:
+        features.append(OPTIONAL_FEATURES["discount"])
+    features.append(OPTIONAL_FEATURES["returns"])
+    features += [EXTENDED_FEATURES["ipt_mean"], EXTENDED_FEATURES["ipt_cv"]]
+    if "quantity" in cols:
+        features.append(EXTENDED_FEATURES["quantity"])
+    if margin is not None or cost is not None:
+        features += [EXTENDED_FEATURES["margin"], EXTENDED_FEATURES["margin_rate"]]
+    blocks = [
+        Block(
+            "bh_order_features",
+            "transactions",
+            ctes,
+            _ORDERS,
+            True,
+            tuple(f.name for f in features),
+        )
+    ]
+    if shares:
+        lines = ((_LINES, "SELECT * FROM bh_tx WHERE amount >= 0"),)
+        blocks.append(
+            Block(
+                "bh_mix_features",
+                "transactions",
+                (ctes[0], *lines),
+                _LINES,
+                True,
+                tuple(f.name for f in shares),
+            )
+        )
+    # catalogue order of the walking skeleton: core, shares, discount, returns, then the rest
+    ordered = features[: len(CORE_FEATURES)] + shares + features[len(CORE_FEATURES) :]
+    return ordered, blocks
+
+
+PURCHASERS = (
+    "SELECT DISTINCT customer_id FROM $transactions WHERE order_date < $snapshot AND amount >= 0"
+)
+
+
+def campaign_block(cols: dict[str, str]) -> tuple[list[Feature], Block]:
+    """Campaign response from a table of campaigns sent: one row per customer and campaign."""
+    sent = find_column(cols, "sent_date", "sent_at", "send_date", "date")
+    responded = find_column(cols, "responded", "response", "converted")
+    if sent is None or responded is None:
+        raise InputError(
+            "The campaigns table needs a sent date and a responded flag "
+            f"(columns found: {', '.join(cols)}).",
+            hint="Name them sent_date and responded.",
+        )
+    answered = find_column(cols, "response_date", "responded_at", "responded_date")
+    flag = f"CAST({ident(responded)} AS BOOLEAN)"
+    if answered is not None:
+        # a response after the snapshot is not known at the snapshot
+        flag = f"{flag} AND ({ident(answered)} IS NULL OR {ident(answered)} < $snapshot)"
+    ctes = (
+        (
+            "bh_campaigns",
+            f"SELECT * FROM $campaigns WHERE {ident(sent)} < $snapshot",
+        ),
+    )
+    features = [
+        Feature(
+            "campaigns_received",
+            "behavioural",
+            "Campaigns sent to the customer",
+            "signed_log",
+            "campaigns",
+            "count(*)",
+            default=0.0,
+        ),
+        Feature(
+            "campaign_response_rate",
+            "behavioural",
+            "Share of the campaigns sent that the customer responded to",
+            "identity",
+            "campaigns",
+            f"avg(CASE WHEN {flag} THEN 1.0 ELSE 0.0 END)",
+        ),
+    ]
+    block = Block(
+        "bh_campaign_features",
+        "campaigns",
+        ctes,
+        "bh_campaigns",
+        True,
+        tuple(f.name for f in features),
+    )
+    return features, block
+
+
+def _legacy_names(features: list[Feature], has_discount: bool) -> list[Feature]:
+    keep = {f.name for f in CORE_FEATURES} | {"return_rate"}
+    if has_discount:
+        keep.add("discount_share")
+    return [f for f in features if f.name in keep or f.name.startswith("share_")]
+
+
 def plan_features(
     con: duckdb.DuckDBPyConnection,
     snapshot: date | None = None,
     *,
     table: str = "transactions",
+    extended: bool = False,
 ) -> FeatureSpec:
-    """Decide which behavioural features the data supports, and the category/channel levels."""
+    """Decide which behavioural features the data supports, and the category/channel levels.
+
+    With ``extended=False`` (the walking skeleton's plan) the features are recency, frequency,
+    monetary, tenure, average order value, the category and channel shares, the discount share
+    and the return rate; ``extended=True`` adds inter-purchase time, basket size and margin.
+    """
     snapshot = snapshot or default_snapshot(con, table)
     cols = _columns(con, table)
     first = con.execute(f"SELECT min(order_date) FROM {quote_ident(table)}").fetchall()[0][0]
@@ -144,90 +355,55 @@ def plan_features(
             f"No transactions before the snapshot date {snapshot}.",
             hint="Choose a later snapshot_date in segmint.yaml.",
         )
-    features = list(CORE_FEATURES)
     levels: dict[str, list[str]] = {}
     for column in ("category", "channel"):
         if column in cols:
             levels[column] = _top_levels(con, table, column, snapshot)
-            features += [
-                Feature(
-                    f"share_{column}_{slug(level)}",
-                    "behavioural",
-                    f"Share of purchase value in {column} '{level}'",
-                )
-                for level in levels[column]
-            ]
-    if "discount" in cols:
-        features.append(OPTIONAL_FEATURES["discount"])
-    features.append(OPTIONAL_FEATURES["returns"])
-    return FeatureSpec(str(snapshot), features, levels, "order_id" in cols)
+    has_order_id = "order_id" in cols
+    features, blocks = transaction_blocks(cols, has_order_id, levels)
+    if not extended:
+        features = _legacy_names(features, "discount" in cols)
+    return FeatureSpec(
+        str(snapshot),
+        features,
+        levels,
+        has_order_id,
+        blocks=blocks,
+        population=PURCHASERS,
+        tables={"transactions": table},
+        columns={"transactions": sorted(cols - {"_row"})},
+    )
+
+
+def _with_blocks(spec: FeatureSpec, table: str) -> FeatureSpec:
+    """A spec saved before the catalogue existed gets its blocks back from its features."""
+    if spec.blocks:
+        if table != spec.tables.get("transactions", table):
+            return replace(spec, tables={**spec.tables, "transactions": table})
+        return spec
+    names = set(spec.names)
+    cols = {"customer_id", "order_date", "amount"}
+    if "discount_share" in names:
+        cols.add("discount")
+    if "basket_size" in names:
+        cols.add("quantity")
+    catalogue, blocks = transaction_blocks(cols, spec.has_order_id, spec.levels)
+    by_name = {f.name: f for f in catalogue}
+    features = [
+        by_name[f.name] if f.name in by_name and not f.definition else f for f in spec.features
+    ]
+    return replace(
+        spec,
+        features=features,
+        blocks=blocks,
+        population=PURCHASERS,
+        tables={"transactions": table},
+    )
 
 
 def feature_sql(spec: FeatureSpec, table: str = "transactions") -> str:
-    """The one SELECT that computes ``spec`` per customer from ``table``."""
-    snap = f"DATE {_sql_str(spec.snapshot_date)}"
-    order_key = "order_id" if spec.has_order_id else "CAST(order_date AS DATE)"
-    discount_flag = (
-        "max(CASE WHEN coalesce(discount, 0) > 0 THEN 1 ELSE 0 END)"
-        if "discount_share" in spec.names
-        else "0"
-    )
-    share_cols = []
-    for column, levels in spec.levels.items():
-        named = [lv for lv in levels if lv != "(other)"]
-        for level in levels:
-            if level == "(other)":
-                listed = ", ".join(_sql_str(v) for v in named)
-                cond = f"coalesce({column}, '(missing)') NOT IN ({listed})"
-            else:
-                cond = f"coalesce({column}, '(missing)') = {_sql_str(level)}"
-            share_cols.append(
-                f"coalesce(sum(amount) FILTER ({cond}) / nullif(sum(amount), 0), 0) "
-                f"AS share_{column}_{slug(level)}"
-            )
-    shares = ",\n               ".join(share_cols)
-    return f"""
-    WITH tx AS (
-        SELECT *, {order_key} AS _order FROM {quote_ident(table)} WHERE order_date < {snap}
-    ),
-    orders AS (
-        SELECT customer_id, _order, min(order_date) AS ordered_at, sum(amount) AS value,
-               {discount_flag} AS discounted
-        FROM tx WHERE amount >= 0 GROUP BY customer_id, _order
-    ),
-    per_order AS (
-        SELECT customer_id,
-               date_diff('day', CAST(max(ordered_at) AS DATE), {snap}) AS recency_days,
-               count(*) AS frequency,
-               date_diff('day', CAST(min(ordered_at) AS DATE), {snap}) AS tenure_days,
-               avg(value) AS avg_order_value,
-               avg(discounted) AS discount_share
-        FROM orders GROUP BY customer_id
-    ),
-    net AS (
-        SELECT customer_id, sum(amount) AS monetary,
-               count(DISTINCT _order) FILTER (amount < 0) AS returned_orders
-        FROM tx GROUP BY customer_id
-    ),
-    mix AS (
-        SELECT customer_id{("," + chr(10) + "               " + shares) if shares else ""}
-        FROM tx WHERE amount >= 0 GROUP BY customer_id
-    )
-    SELECT p.customer_id,
-           {", ".join(_final(f.name) for f in spec.features)}
-    FROM per_order p JOIN net n USING (customer_id) JOIN mix m USING (customer_id)
-    ORDER BY p.customer_id
-    """
-
-
-def _final(name: str) -> str:
-    if name == "return_rate":
-        return "CAST(n.returned_orders AS DOUBLE) / p.frequency AS return_rate"
-    if name == "monetary":
-        return "n.monetary"
-    if name.startswith("share_"):
-        return f"m.{name}"
-    return f"CAST(p.{name} AS DOUBLE) AS {name}"
+    """The one SELECT that computes ``spec`` per customer from ``table`` (DuckDB SQL)."""
+    return duckdb_sql(_with_blocks(spec, table))
 
 
 def build_features(

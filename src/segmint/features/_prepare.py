@@ -137,3 +137,301 @@ class FeaturePreparer(TransformerMixin, BaseEstimator):
         prep.scale_ = np.asarray(data["scale"], dtype=float)
         prep.n_features_in_ = len(data["columns"])
         return prep
+
+
+# --------------------------------------------------------------------------------------------
+# ColumnPreparer: mixed numeric / category / band columns
+# --------------------------------------------------------------------------------------------
+
+COLUMN_TRANSFORMS = ("identity", "signed_log", "rank")
+KINDS = ("numeric", "category", "ordinal")
+MISSING = "(missing)"
+OTHER = "(other)"
+_RANK_GRID = 101
+
+
+def _as_float(series: pd.Series) -> np.ndarray:
+    return pd.to_numeric(series, errors="coerce").to_numpy(dtype=float, na_value=np.nan, copy=True)
+
+
+def _as_text(series: pd.Series) -> np.ndarray:
+    values = series.astype(object)
+    return values.where(values.notna(), MISSING).astype(str).to_numpy(dtype=object)
+
+
+class ColumnPreparer(TransformerMixin, BaseEstimator):
+    """Prepare a mixed feature table for clustering, with everything learned kept for new rows.
+
+    Per column kind:
+
+    * ``numeric`` -- missing values imputed with the training median; transformed
+      (``identity``, ``signed_log`` = ``sign(x) * log1p(|x|)`` for skewed money and counts, or
+      ``rank`` = the training empirical CDF at 101 quantiles, linearly interpolated, in [0, 1]);
+      winsorised at ``clip_quantiles`` of the training values; standardised.
+    * ``ordinal`` (bands) -- encoded as the position of the level in its declared order
+      (0, 1, ...; missing or unknown levels take the median position), then standardised.
+    * ``category`` -- one-hot encoded, one 0/1 column ``name=level`` per level seen at fit
+      (missing values are a level ``(missing)``; levels rarer than ``min_level_share`` are merged
+      into ``(other)``; unseen levels at transform give all zeros). The 0/1 columns are not
+      rescaled unless ``scale_onehot``.
+
+    Then **correlation pruning**: over the prepared training columns in order, a column whose
+    absolute Pearson correlation with an earlier kept column exceeds ``correlation_threshold``
+    is dropped (deterministic: the earlier column is kept), as is a constant column. What was
+    dropped, why, and the correlation are in ``dropped_``.
+
+    Parameters
+    ----------
+    columns : dict
+        ``name -> {"kind": ..., "transform": ..., "levels": [...]}``; ``levels`` is the order of
+        an ordinal column (learned, sorted, when omitted). Columns of ``X`` not named are
+        numeric with ``identity``.
+    clip_quantiles : tuple of float, default=(0.005, 0.995)
+    correlation_threshold : float or None, default=0.95
+        ``None`` disables pruning.
+    min_level_share : float, default=0.0
+    scale_onehot : bool, default=False
+
+    Attributes
+    ----------
+    feature_names_in_ : ndarray of str
+        Input columns, in order.
+    feature_names_out_ : list of str
+        Output columns kept after pruning.
+    dropped_ : list of dict
+        ``{"column", "reason": "correlated" | "constant", "kept", "r"}`` per dropped column.
+    """
+
+    def __init__(
+        self,
+        columns: dict[str, dict] | None = None,
+        clip_quantiles: tuple[float, float] = (0.005, 0.995),
+        correlation_threshold: float | None = 0.95,
+        min_level_share: float = 0.0,
+        scale_onehot: bool = False,
+    ) -> None:
+        self.columns = columns
+        self.clip_quantiles = clip_quantiles
+        self.correlation_threshold = correlation_threshold
+        self.min_level_share = min_level_share
+        self.scale_onehot = scale_onehot
+
+    @classmethod
+    def from_spec(cls, spec, **params) -> ColumnPreparer:
+        """A preparer for the features of a :class:`~segmint.features.FeatureSpec`."""
+        columns = {
+            f.name: {"kind": f.kind, "transform": f.transform, "levels": list(f.levels)}
+            for f in spec.features
+        }
+        return cls(columns, **params)
+
+    # -- fitting ---------------------------------------------------------------------------
+    def _column_spec(self, name: str) -> dict:
+        spec = dict((self.columns or {}).get(name, {}))
+        kind = spec.get("kind", "numeric")
+        if kind not in KINDS:
+            raise ValueError(f"Unknown kind {kind!r} for {name!r}; expected one of {KINDS}.")
+        transform = spec.get("transform", "identity") if kind == "numeric" else "identity"
+        if transform not in COLUMN_TRANSFORMS:
+            raise ValueError(
+                f"Unknown transform {transform!r} for {name!r}; expected {COLUMN_TRANSFORMS}."
+            )
+        return {"kind": kind, "transform": transform, "levels": list(spec.get("levels") or [])}
+
+    def fit(self, X: pd.DataFrame, y: None = None) -> ColumnPreparer:
+        """Learn imputation, transforms, levels, bounds, scaling and pruning from ``X``."""
+        names = [c for c in X.columns if c != "customer_id"]
+        self.feature_names_in_ = np.asarray(names, dtype=object)
+        self.n_features_in_ = len(names)
+        self.steps_: list[dict] = []
+        for name in names:
+            spec = self._column_spec(name)
+            step: dict = {"column": name, **spec}
+            if spec["kind"] == "category":
+                text = _as_text(X[name])
+                levels, counts = np.unique(text, return_counts=True)
+                share = counts / max(len(text), 1)
+                common = [
+                    str(lv)
+                    for lv, s in zip(levels, share, strict=True)
+                    if s >= self.min_level_share
+                ]
+                if len(common) < len(levels):
+                    common.append(OTHER)
+                step["levels"] = common
+            else:
+                values = self._numeric(step, X[name], fitting=True)
+                step["impute"] = float(np.nanmedian(values)) if np.isfinite(values).any() else 0.0
+                values = np.where(np.isnan(values), step["impute"], values)
+                if step["transform"] == "rank":
+                    step["rank_grid"] = np.quantile(values, np.linspace(0, 1, _RANK_GRID)).tolist()
+                values = self._transform_numeric(step, values)
+                lo, hi = self.clip_quantiles
+                step["lower"] = float(np.quantile(values, lo))
+                step["upper"] = float(np.quantile(values, hi))
+                clipped = np.clip(values, step["lower"], step["upper"])
+                scale = float(clipped.std())
+                step["mean"] = float(clipped.mean())
+                step["scale"] = scale if scale > 1e-12 else 1.0
+            self.steps_.append(step)
+        full, full_names = self._full(X)
+        self.dropped_ = self._prune(full, full_names)
+        dropped = {d["column"] for d in self.dropped_}
+        self.all_names_ = full_names
+        self.feature_names_out_ = [n for n in full_names if n not in dropped]
+        return self
+
+    def _numeric(self, step: dict, series: pd.Series, fitting: bool = False) -> np.ndarray:
+        if step["kind"] == "numeric":
+            values = _as_float(series)
+            values[~np.isfinite(values)] = np.nan
+            return values
+        levels = step["levels"]
+        if fitting and not levels:
+            levels = step["levels"] = sorted(series.dropna().astype(str).unique().tolist())
+        values = series.astype(object)
+        text = values.where(values.notna(), MISSING).astype(str)
+        codes = pd.Index(levels, dtype=object).get_indexer(text).astype(float)
+        codes[codes < 0] = np.nan  # missing, or a level not in the declared order
+        return codes
+
+    @staticmethod
+    def _transform_numeric(step: dict, values: np.ndarray) -> np.ndarray:
+        if step["transform"] == "signed_log":
+            return np.sign(values) * np.log1p(np.abs(values))
+        if step["transform"] == "rank":
+            grid = np.asarray(step["rank_grid"])
+            return np.interp(values, grid, np.linspace(0.0, 1.0, grid.size))
+        return values
+
+    def _full(self, X: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
+        blocks, names = [], []
+        for step in self.steps_:
+            name = step["column"]
+            if name not in X.columns:
+                raise InputError(
+                    f"Feature missing from the input: {name}.",
+                    hint="Score customers with the same feature definitions the model was "
+                    "built on.",
+                )
+            if step["kind"] == "category":
+                text = _as_text(X[name])
+                levels = step["levels"]
+                if OTHER in levels:
+                    text = np.where(np.isin(text, levels), text, OTHER)
+                onehot = (text[:, None] == np.asarray(levels, dtype=object)[None, :]).astype(float)
+                blocks.append(onehot)
+                names += [f"{name}={lv}" for lv in levels]
+                continue
+            values = self._numeric(step, X[name])
+            values = np.where(np.isnan(values), step["impute"], values)
+            values = self._transform_numeric(step, values)
+            values = (np.clip(values, step["lower"], step["upper"]) - step["mean"]) / step["scale"]
+            blocks.append(values[:, None])
+            names.append(name)
+        if not blocks:
+            return np.empty((len(X), 0)), names
+        full = np.hstack(blocks)
+        if self.scale_onehot:
+            full = self._scale_onehot(full, names)
+        return full, names
+
+    def _scale_onehot(self, full: np.ndarray, names: list[str]) -> np.ndarray:
+        if not hasattr(self, "onehot_scale_"):
+            self.onehot_scale_ = {}
+            for j, n in enumerate(names):
+                if "=" in n and n.split("=", 1)[0] in self._categories():
+                    mean, sd = float(full[:, j].mean()), float(full[:, j].std())
+                    self.onehot_scale_[n] = [mean, sd if sd > 1e-12 else 1.0]
+        out = full.copy()
+        for j, n in enumerate(names):
+            if n in self.onehot_scale_:
+                mean, sd = self.onehot_scale_[n]
+                out[:, j] = (out[:, j] - mean) / sd
+        return out
+
+    def _categories(self) -> set[str]:
+        return {s["column"] for s in self.steps_ if s["kind"] == "category"}
+
+    def _prune(self, full: np.ndarray, names: list[str]) -> list[dict]:
+        dropped: list[dict] = []
+        if full.shape[1] == 0:
+            return dropped
+        sd = full.std(axis=0)
+        constant = sd <= 1e-12
+        for j in np.flatnonzero(constant):
+            dropped.append({"column": names[j], "reason": "constant", "kept": None, "r": None})
+        if self.correlation_threshold is None:
+            return dropped
+        live = np.flatnonzero(~constant)
+        if live.size < 2:
+            return dropped
+        corr = np.corrcoef(full[:, live], rowvar=False)
+        kept: list[int] = []
+        for a in range(live.size):
+            hit = next((b for b in kept if abs(corr[a, b]) > self.correlation_threshold), None)
+            if hit is None:
+                kept.append(a)
+            else:
+                dropped.append(
+                    {
+                        "column": names[live[a]],
+                        "reason": "correlated",
+                        "kept": names[live[hit]],
+                        "r": float(corr[a, hit]),
+                    }
+                )
+        order = {n: i for i, n in enumerate(names)}
+        return sorted(dropped, key=lambda d: order[d["column"]])
+
+    # -- applying --------------------------------------------------------------------------
+    def transform(self, X: pd.DataFrame) -> np.ndarray:
+        """Prepare ``X`` exactly as the training data; returns the kept columns as floats."""
+        check_is_fitted(self, "steps_")
+        full, names = self._full(X)
+        index = {n: j for j, n in enumerate(names)}
+        return full[:, [index[n] for n in self.feature_names_out_]]
+
+    def get_feature_names_out(self, input_features: None = None) -> np.ndarray:
+        check_is_fitted(self, "steps_")
+        return np.asarray(self.feature_names_out_, dtype=object)
+
+    def to_dict(self) -> dict:
+        """JSON-serialisable state: every imputation value, level, bound, scale and drop."""
+        check_is_fitted(self, "steps_")
+        return {
+            "format": "segmint-column-preparer",
+            "clip_quantiles": list(self.clip_quantiles),
+            "correlation_threshold": self.correlation_threshold,
+            "min_level_share": self.min_level_share,
+            "scale_onehot": self.scale_onehot,
+            "steps": self.steps_,
+            "onehot_scale": getattr(self, "onehot_scale_", {}),
+            "all_columns": list(self.all_names_),
+            "columns_out": list(self.feature_names_out_),
+            "dropped": self.dropped_,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> ColumnPreparer:
+        """Rebuild a fitted preparer from :meth:`to_dict` output."""
+        steps = [dict(s) for s in data["steps"]]
+        prep = cls(
+            columns={
+                s["column"]: {"kind": s["kind"], "transform": s["transform"], "levels": s["levels"]}
+                for s in steps
+            },
+            clip_quantiles=tuple(data["clip_quantiles"]),
+            correlation_threshold=data["correlation_threshold"],
+            min_level_share=data["min_level_share"],
+            scale_onehot=data["scale_onehot"],
+        )
+        prep.steps_ = steps
+        prep.feature_names_in_ = np.asarray([s["column"] for s in steps], dtype=object)
+        prep.n_features_in_ = len(steps)
+        if data["scale_onehot"]:
+            prep.onehot_scale_ = {k: list(v) for k, v in data["onehot_scale"].items()}
+        prep.all_names_ = list(data["all_columns"])
+        prep.feature_names_out_ = list(data["columns_out"])
+        prep.dropped_ = [dict(d) for d in data["dropped"]]
+        return prep
