@@ -1,60 +1,70 @@
-"""Reading user files into DuckDB, untouched, with every physical record accounted for.
+"""Reading user data into DuckDB, untouched, with every physical record accounted for.
 
 A source is first loaded as text (every column ``VARCHAR``) into a raw table with a ``_row``
-column: the 1-based data row in the file. Types are applied later, in validation, so that a value
-that does not parse quarantines one row with a reason instead of failing the whole file. Lines the
-CSV reader cannot split into the right number of fields are kept too, as rejects with their line.
+column: the 1-based data row in the source. Types are applied later, in validation, so that a
+value that does not parse quarantines one row with a reason instead of failing the whole file.
+Records the reader cannot split into the right number of fields are kept too, as rejects with
+their row.
+
+Sources: delimited text (CSV/TSV/PSV, delimiter and encoding detected, optionally gzip),
+whitespace-separated text, Parquet, Excel ``.xlsx``, JSON and NDJSON, SPSS ``.sav`` and any SQL
+database SQLAlchemy reaches (``postgresql://user@host/db#table``).
 """
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass, field
+import os
 from pathlib import Path
 
 import duckdb
 
 from segmint.exceptions import InputError
+from segmint.io._formats import (
+    is_database_url,
+    read_excel,
+    read_json,
+    read_parquet,
+    read_sav,
+    read_sql,
+    restore_database_url,
+)
+from segmint.io._raw import (
+    RawSource,
+    _columns,
+    _first_line,
+    _sql_str,
+    quote_ident,
+)
+from segmint.io._text import read_text
 
-_CSV_SUFFIXES = {".csv", ".tsv", ".txt", ".dat", ".psv"}
+__all__ = [
+    "FORMATS",
+    "RawSource",
+    "_columns",
+    "_first_line",
+    "_sql_str",
+    "quote_ident",
+    "read_source",
+    "source_format",
+]
+
+_TEXT_SUFFIXES = {".csv", ".tsv", ".txt", ".dat", ".psv", ".tab", ""}
 _PARQUET_SUFFIXES = {".parquet", ".pq"}
+_EXCEL_SUFFIXES = {".xlsx", ".xlsm"}
+_JSON_SUFFIXES = {".json", ".ndjson", ".jsonl"}
+_SAV_SUFFIXES = {".sav", ".zsav"}
 
-
-@dataclass
-class RawSource:
-    """A file loaded into DuckDB as text.
-
-    Attributes
-    ----------
-    path : Path
-        The file read.
-    table : str
-        Name of the raw table in the DuckDB connection (columns as in the file, plus ``_row``).
-    columns : list of str
-        Column names as found in the file (or ``column_1 ...`` when it has no header).
-    format : str
-        ``"csv"``, ``"whitespace"`` or ``"parquet"``.
-    n_read : int
-        Records read, including rejected lines.
-    rejects : list of dict
-        Lines that could not be split into the file's columns: ``row``, ``reason``, ``detail``.
-    """
-
-    path: Path
-    table: str
-    columns: list[str]
-    format: str
-    n_read: int
-    rejects: list[dict] = field(default_factory=list)
-
-
-def _sql_str(value: str | Path) -> str:
-    return "'" + str(value).replace("'", "''") + "'"
-
-
-def quote_ident(name: str) -> str:
-    """Quote an identifier for DuckDB and PostgreSQL."""
-    return '"' + name.replace('"', '""') + '"'
+FORMATS = {
+    "csv": "delimited text (.csv .tsv .txt .dat .psv .tab, optionally .gz): delimiter, encoding "
+    "and header detected",
+    "whitespace": "text with fields separated by runs of spaces (such as the CDNOW log)",
+    "parquet": ".parquet / .pq",
+    "xlsx": "Excel workbook .xlsx / .xlsm (one sheet: file.xlsx#Sheet or sheet=...)",
+    "json": "a JSON array of objects (.json)",
+    "ndjson": "one JSON object per line (.ndjson / .jsonl / .json)",
+    "sav": "SPSS .sav / .zsav (value labels as categories)",
+    "sql": "a database URL with a table or query: postgresql://user@host:5432/db#orders",
+}
 
 
 def _check_readable(path: Path) -> None:
@@ -62,6 +72,8 @@ def _check_readable(path: Path) -> None:
         raise InputError(f"{path}: file not found.", hint="Check the path and the file name.")
     if path.is_dir():
         raise InputError(f"{path}: is a folder, not a file.", hint="Name a data file.")
+    if not os.access(path, os.R_OK):
+        raise InputError(f"{path}: permission denied.", hint="Make the file readable by this user.")
     try:
         with path.open("rb") as handle:
             head = handle.read(8192)
@@ -69,21 +81,55 @@ def _check_readable(path: Path) -> None:
         raise InputError(
             f"{path}: permission denied.", hint="Make the file readable by this user."
         ) from exc
+    except OSError as exc:
+        raise InputError(
+            f"{path}: cannot be read ({exc.strerror or exc}).", hint="Check the file."
+        ) from exc
     if not head.strip():
         raise InputError(f"{path}: the file is empty.", hint="Export the data again.")
 
 
-def _sniff_whitespace(path: Path) -> bool:
-    """True for files whose fields are separated by runs of spaces (e.g. the CDNOW log)."""
-    with path.open("rb") as handle:
-        lines = [line.decode("utf-8", "replace").strip() for line in handle.readlines(65536)]
-    lines = [line for line in lines if line][:20]
-    if len(lines) < 1:
-        return False
-    if any(ch in line for line in lines for ch in ",;\t|"):
-        return False
-    counts = {len(re.split(r"\s+", line)) for line in lines}
-    return len(counts) == 1 and counts.pop() >= 2
+def _suffix(path: Path) -> str:
+    suffixes = [s.lower() for s in path.suffixes]
+    if suffixes and suffixes[-1] in (".gz", ".gzip"):
+        return suffixes[-2] if len(suffixes) > 1 else ""
+    return path.suffix.lower()
+
+
+def source_format(path: str | Path) -> str:
+    """The reader a path goes to: ``text``, ``parquet``, ``xlsx``, ``json``, ``sav`` or ``sql``.
+
+    Raises
+    ------
+    InputError
+        The extension is not one segmint reads.
+    """
+    spec = str(path)
+    if not Path(spec).exists():
+        spec = restore_database_url(spec)
+    if is_database_url(spec) and not Path(spec).exists():
+        return "sql"
+    suffix = _suffix(Path(spec))
+    if suffix in _TEXT_SUFFIXES:
+        return "text"
+    if suffix in _PARQUET_SUFFIXES:
+        return "parquet"
+    if suffix in _EXCEL_SUFFIXES:
+        return "xlsx"
+    if suffix in _JSON_SUFFIXES:
+        return "json"
+    if suffix in _SAV_SUFFIXES:
+        return "sav"
+    if suffix == ".xls":
+        raise InputError(
+            f"{spec}: is an old Excel .xls workbook, which segmint does not read.",
+            hint="Open it in Excel or LibreOffice and save it as .xlsx (or export CSV).",
+        )
+    raise InputError(
+        f"{spec}: unknown file type '{suffix}'.",
+        hint="segmint reads .csv .tsv .txt (delimited or whitespace-separated, optionally .gz), "
+        ".parquet, .xlsx, .json/.ndjson, .sav and database URLs (postgresql://...#table).",
+    )
 
 
 def read_source(
@@ -92,19 +138,34 @@ def read_source(
     table: str,
     *,
     header: bool | None = None,
+    sheet: str | int | None = None,
+    encoding: str | None = None,
+    delimiter: str | None = None,
+    sql_table: str | None = None,
+    query: str | None = None,
 ) -> RawSource:
-    """Load a file into ``table`` on ``con`` as text columns plus ``_row``.
+    """Load a source into ``table`` on ``con`` as text columns plus ``_row``.
 
     Parameters
     ----------
     con : duckdb.DuckDBPyConnection
         Connection to load into.
     path : str or Path
-        CSV/TSV (delimiter sniffed), whitespace-separated text, or Parquet.
+        A file (CSV/TSV, whitespace text, optionally gzip; Parquet; ``.xlsx``; JSON/NDJSON;
+        SPSS ``.sav``) or a database URL. ``file.xlsx#Sheet2`` names a sheet;
+        ``postgresql://user@host/db#orders`` a table and ``...#SELECT ...`` a query.
     table : str
         Name of the raw table to create (replaced if it exists).
     header : bool, optional
-        Whether the first line holds column names; sniffed when ``None``.
+        Whether the first line holds column names; sniffed when ``None`` (text and Excel).
+    sheet : str or int, optional
+        Excel sheet name or 1-based position (default: the first sheet).
+    encoding : str, optional
+        Text encoding; detected when ``None`` (UTF-8 with or without BOM, UTF-16, cp1252).
+    delimiter : str, optional
+        Field delimiter of delimited text; sniffed when ``None``.
+    sql_table, query : str, optional
+        For a database URL: the table (``schema.table``) or the query to read.
 
     Returns
     -------
@@ -113,132 +174,29 @@ def read_source(
     Raises
     ------
     InputError
-        The file is missing, unreadable, empty, or of a format segmint cannot read.
+        The source is missing, unreadable, empty, damaged, or of a format segmint cannot read;
+        the message names the file (and the row or column where it applies) and has a hint.
     """
-    path = Path(path)
-    _check_readable(path)
-    suffix = path.suffix.lower()
-    if suffix in _PARQUET_SUFFIXES:
-        return _read_parquet(con, path, table)
-    if suffix in _CSV_SUFFIXES or suffix == "":
-        if _sniff_whitespace(path):
-            return _read_whitespace(con, path, table, header)
-        return _read_csv(con, path, table, header)
-    raise InputError(
-        f"{path}: unknown file type '{suffix}'.",
-        hint="segmint reads .csv, .tsv, .txt (delimited or whitespace-separated) and .parquet.",
-    )
-
-
-def _read_csv(
-    con: duckdb.DuckDBPyConnection, path: Path, table: str, header: bool | None
-) -> RawSource:
-    options = "all_varchar=true, ignore_errors=true, store_rejects=true, null_padding=false"
-    if header is not None:
-        options += f", header={str(header).lower()}"
-    try:
-        con.execute("DROP TABLE IF EXISTS reject_errors; DROP TABLE IF EXISTS reject_scans")
-        con.execute(
-            f"CREATE OR REPLACE TABLE {quote_ident(table)} AS "
-            f"SELECT row_number() OVER () AS _row, * "
-            f"FROM read_csv({_sql_str(path)}, {options})"
-        )
-        rejects = con.execute(
-            "SELECT line, error_type, error_message FROM reject_errors ORDER BY line"
-        ).fetchall()
-    except duckdb.Error as exc:
-        raise InputError(
-            f"{path}: cannot be read as a delimited text file ({_first_line(exc)}).",
-            hint="Check that it is a CSV/TSV export in UTF-8, not a binary or compressed file.",
-        ) from exc
-    columns = [c for c in _columns(con, table) if c != "_row"]
-    n_ok = con.execute(f"SELECT count(*) FROM {quote_ident(table)}").fetchall()[0][0]
-    has_header = header if header is not None else _scan_had_header(con)
-    reject_rows = [
-        {
-            "row": int(line) - (1 if has_header else 0),
-            "reason": "malformed_line",
-            "detail": f"{kind.lower()}: {message}",
-        }
-        for line, kind, message in rejects
-    ]
-    if n_ok == 0 and not reject_rows:
-        raise InputError(
-            f"{path}: has a header but no data rows.", hint="Export the data again with rows."
-        )
-    return RawSource(path, table, columns, "csv", int(n_ok) + len(reject_rows), reject_rows)
-
-
-def _scan_had_header(con: duckdb.DuckDBPyConnection) -> bool:
-    rows = con.execute("SELECT has_header FROM reject_scans LIMIT 1").fetchall()
-    return bool(rows[0][0]) if rows else True
-
-
-def _read_whitespace(
-    con: duckdb.DuckDBPyConnection, path: Path, table: str, header: bool | None
-) -> RawSource:
-    lines = f"""
-        SELECT row_number() OVER () AS _line,
-               regexp_split_to_array(trim(line), '\\s+') AS fields
-        FROM read_csv({_sql_str(path)}, columns={{'line': 'VARCHAR'}}, header=false,
-                      delim='\\x01', quote='', escape='', all_varchar=true)
-        WHERE trim(line) <> ''
-    """
-    found = con.execute(f"SELECT fields FROM ({lines}) WHERE _line = 1").fetchall()
-    if not found:
-        raise InputError(f"{path}: the file is empty.", hint="Export the data again.")
-    tokens = list(found[0][0])
-    if header is None:
-        header = not any(re.fullmatch(r"[-+]?[\d.,]+", t) for t in tokens)
-    names = tokens if header else [f"column_{i + 1}" for i in range(len(tokens))]
-    select = ", ".join(f"fields[{i + 1}] AS {quote_ident(n)}" for i, n in enumerate(names))
-    skip = 1 if header else 0
-    con.execute(
-        f"CREATE OR REPLACE TABLE {quote_ident(table)} AS "
-        f"SELECT _line - {skip} AS _row, {select} FROM ({lines}) "
-        f"WHERE _line > {skip} AND len(fields) = {len(names)}"
-    )
-    bad = con.execute(
-        f"SELECT _line - {skip}, len(fields) FROM ({lines}) "
-        f"WHERE _line > {skip} AND len(fields) <> {len(names)} ORDER BY 1"
-    ).fetchall()
-    rejects = [
-        {
-            "row": int(row),
-            "reason": "malformed_line",
-            "detail": f"expected {len(names)} fields, found {n}",
-        }
-        for row, n in bad
-    ]
-    n_ok = con.execute(f"SELECT count(*) FROM {quote_ident(table)}").fetchall()[0][0]
-    return RawSource(path, table, names, "whitespace", int(n_ok) + len(rejects), rejects)
-
-
-def _read_parquet(con: duckdb.DuckDBPyConnection, path: Path, table: str) -> RawSource:
-    try:
-        names = [
-            r[0]
-            for r in con.execute(
-                f"DESCRIBE SELECT * FROM read_parquet({_sql_str(path)})"
-            ).fetchall()
-        ]
-        casts = ", ".join(f"CAST({quote_ident(n)} AS VARCHAR) AS {quote_ident(n)}" for n in names)
-        con.execute(
-            f"CREATE OR REPLACE TABLE {quote_ident(table)} AS "
-            f"SELECT row_number() OVER () AS _row, {casts} FROM read_parquet({_sql_str(path)})"
-        )
-    except duckdb.Error as exc:
-        raise InputError(
-            f"{path}: cannot be read as Parquet ({_first_line(exc)}).",
-            hint="Check that the file is a complete Parquet file (not truncated).",
-        ) from exc
-    n_ok = con.execute(f"SELECT count(*) FROM {quote_ident(table)}").fetchall()[0][0]
-    return RawSource(path, table, names, "parquet", int(n_ok))
-
-
-def _columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
-    return [r[0] for r in con.execute(f"DESCRIBE {quote_ident(table)}").fetchall()]
-
-
-def _first_line(exc: Exception) -> str:
-    return str(exc).strip().splitlines()[0][:200]
+    spec = str(path)
+    if not Path(spec).exists():
+        spec = restore_database_url(spec)
+    if is_database_url(spec) and not Path(spec).exists():
+        return read_sql(con, spec, table, sql_table=sql_table, query=query)
+    file = Path(spec)
+    if not file.exists() and "#" in file.name:
+        base, _, fragment = spec.rpartition("#")
+        if Path(base).exists():
+            file, sheet = Path(base), sheet if sheet is not None else fragment
+    if not file.exists() or file.is_dir():
+        _check_readable(file)
+    kind = source_format(file)
+    _check_readable(file)
+    if kind == "parquet":
+        return read_parquet(con, file, table)
+    if kind == "xlsx":
+        return read_excel(con, file, table, sheet=sheet, header=header)
+    if kind == "json":
+        return read_json(con, file, table)
+    if kind == "sav":
+        return read_sav(con, file, table)
+    return read_text(con, file, table, header=header, encoding=encoding, delimiter=delimiter)
