@@ -1,0 +1,18 @@
+"""Is the segmentation worth acting on? The validity scorecard and out-of-time lift."""
+
+from segmint.evaluate._lift import LiftResult, out_of_time_lift, revenue_trend
+from segmint.evaluate._scorecard import Scorecard, reach_flags, validity_scorecard
+from segmint.evaluate._tests import bh_adjust, distinctness, eta_squared, holm_adjust
+
+__all__ = [
+    "LiftResult",
+    "Scorecard",
+    "bh_adjust",
+    "distinctness",
+    "eta_squared",
+    "holm_adjust",
+    "out_of_time_lift",
+    "reach_flags",
+    "revenue_trend",
+    "validity_scorecard",
+]

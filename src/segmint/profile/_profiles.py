@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,7 +18,8 @@ class SegmentProfiles:
     ----------
     summary : pandas.DataFrame
         One row per segment: ``segment_id, customers, share, revenue, revenue_share,
-        revenue_per_customer``.
+        revenue_per_customer`` (and ``clv, clv_share, clv_per_customer`` when the attributes
+        have a ``clv`` column).
     means : pandas.DataFrame
         Mean of every attribute per segment (index ``segment_id``) and for all customers (last
         row, index ``"all"``).
@@ -46,6 +48,24 @@ class SegmentProfiles:
             table.insert(1, "segment_name", table["segment_id"].map(names))
         return table
 
+    def attribute_table(self, segment_id: int, alpha: float = 0.05) -> pd.DataFrame:
+        """Every attribute of one segment: segment value, overall value, index, effect, p-value
+        and whether the difference is significant at ``alpha`` (after the Bonferroni
+        adjustment of ``p_value``)."""
+        columns = list(self.index.columns)
+        p = self.p_value.loc[segment_id, columns].to_numpy(dtype=float)
+        return pd.DataFrame(
+            {
+                "attribute": columns,
+                "segment_value": self.means.loc[segment_id, columns].to_numpy(dtype=float),
+                "overall_value": self.means.loc["all", columns].to_numpy(dtype=float),
+                "index": self.index.loc[segment_id, columns].to_numpy(dtype=float),
+                "effect": self.effect.loc[segment_id, columns].to_numpy(dtype=float),
+                "p_value": p,
+                "significant": p < alpha,
+            }
+        )
+
     def top_traits(self, segment_id: int, n: int = 3, min_effect: float = 0.3) -> pd.DataFrame:
         """The attributes on which a segment differs most (by absolute standardised effect)."""
         row = self.effect.loc[segment_id].dropna()
@@ -67,6 +87,7 @@ def profile_segments(
     labels: np.ndarray,
     *,
     revenue: str | None = "monetary",
+    clv: str | None = "clv",
 ) -> SegmentProfiles:
     """Profile segments over numeric (and boolean) attributes.
 
@@ -78,6 +99,9 @@ def profile_segments(
         Segment id of each row.
     revenue : str or None, default="monetary"
         Column holding each customer's revenue, for the revenue shares.
+    clv : str or None, default="clv"
+        Column holding each customer's lifetime value, for the CLV shares (used only when
+        present).
 
     Returns
     -------
@@ -106,7 +130,10 @@ def profile_segments(
     for i, seg in enumerate(segments):
         inside = labels == seg
         if inside.sum() > 1 and (~inside).sum() > 1:
-            with np.errstate(divide="ignore", invalid="ignore"):
+            # an attribute that is constant within a segment (every member consented, none
+            # buys in the app) is valid input; scipy warns about its variance and returns NaN
+            with np.errstate(divide="ignore", invalid="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
                 result = stats.ttest_ind(
                     data[inside], data[~inside], axis=0, equal_var=False, nan_policy="omit"
                 )
@@ -122,6 +149,12 @@ def profile_segments(
         total = rev.sum()
         summary["revenue_share"] = rev / total if total else np.nan
         summary["revenue_per_customer"] = rev / counts
+    if clv is not None and clv in values.columns:
+        value = grouped[clv].sum().reindex(segments).to_numpy()
+        summary["clv"] = value
+        total = value.sum()
+        summary["clv_share"] = value / total if total else np.nan
+        summary["clv_per_customer"] = value / counts
     return SegmentProfiles(
         summary=summary,
         means=means,

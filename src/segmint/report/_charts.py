@@ -24,11 +24,18 @@ def bar_chart(
     value_format: str = "{:.1%}",
     colors: Sequence[str] | None = None,
     width: int = 560,
+    reference: float | None = None,
+    reference_label: str = "",
 ) -> str:
-    """Horizontal bar chart as an SVG string."""
+    """Horizontal bar chart as an SVG string.
+
+    ``reference`` draws a dashed vertical line at that value (e.g. a lift of 1 = average);
+    a bar of value 0 is drawn as a 1-pixel hairline so that it stays visible.
+    """
     row, left, right = 26, 230, 70
     height = row * len(labels) + 30
-    top = max((float(v) for v in values), default=0.0) or 1.0
+    finite = [float(v) for v in values if v == v]
+    top = max([*finite, reference or 0.0], default=0.0) or 1.0
     parts = [
         f'<svg class="chart" role="img" aria-label="{escape(title)}" width="{width}" '
         f'height="{height}" viewBox="0 0 {width} {height}" xmlns="http://www.w3.org/2000/svg">',
@@ -36,16 +43,23 @@ def bar_chart(
     ]
     for i, (label, value) in enumerate(zip(labels, values, strict=True)):
         y = 10 + i * row
-        w = max(0.0, float(value)) / top * (width - left - right)
+        w = max(1.0, max(0.0, float(value)) / top * (width - left - right)) if value == value else 0
         fill = (colors or [color(i) for i in range(len(labels))])[i]
         parts.append(
             f'<text x="{left - 8}" y="{y + 15}" text-anchor="end" font-size="12">'
-            f"{escape(str(label))[:34]}</text>"
+            f"{escape(str(label)[:34])}</text>"
             f'<rect class="mark" x="{left}" y="{y + 2}" width="{w:.1f}" height="{row - 8}" '
             f'fill="{fill}"><title>{escape(str(label))}: '
             f"{value_format.format(value)}</title></rect>"
             f'<text x="{left + w + 6:.1f}" y="{y + 15}" font-size="12">'
             f"{value_format.format(value)}</text>"
+        )
+    if reference is not None:
+        x = left + reference / top * (width - left - right)
+        parts.append(
+            f'<line x1="{x:.1f}" y1="4" x2="{x:.1f}" y2="{height - 18}" stroke="#111827" '
+            f'stroke-dasharray="4 3"/><text x="{x:.1f}" y="{height - 4}" text-anchor="middle" '
+            f'font-size="11">{escape(reference_label)}</text>'
         )
     parts.append("</svg>")
     return "".join(parts)
@@ -120,3 +134,91 @@ def heat_color(index: float | None) -> str:
     else:
         r, g, b = int(255 + 160 * t), int(255 + 90 * t), 255
     return f"#{r:02x}{g:02x}{b:02x}"
+
+
+def bubble_chart(
+    points: Sequence[dict],
+    *,
+    title: str,
+    x_label: str,
+    y_label: str,
+    x_format: str = "{:.0%}",
+    y_format: str = "{:,.0f}",
+    size_label: str = "customers",
+    width: int = 720,
+    height: int = 400,
+) -> str:
+    """Bubble chart: one circle per point at (``x``, ``y``) with area proportional to ``size``.
+
+    Each point is a dict with ``label``, ``x``, ``y``, ``size`` and optionally ``color`` and
+    ``muted`` (drawn hollow and dashed, e.g. a knocked-out segment). The x axis runs from 0 to
+    1 when every x is a share, the y axis from 0 to 110 % of the largest y.
+    """
+    pad_l, pad_r, pad_t, pad_b, r_max = 70, 30, 24, 48, 34.0
+    pts = [p for p in points if p["x"] == p["x"] and p["y"] == p["y"]]
+    parts = [
+        f'<svg class="chart" role="img" aria-label="{escape(title)}" width="{width}" '
+        f'height="{height}" viewBox="0 0 {width} {height}" xmlns="http://www.w3.org/2000/svg">',
+        f"<title>{escape(title)}</title>",
+    ]
+    xs = [float(p["x"]) for p in pts]
+    x0, x1 = (
+        (0.0, 1.0) if all(0 <= x <= 1 for x in xs) else (min(xs, default=0), max(xs, default=1))
+    )
+    x1 = x1 if x1 > x0 else x0 + 1
+    y1 = max((float(p["y"]) for p in pts), default=1.0) * 1.1 or 1.0
+    size_top = max((float(p["size"]) for p in pts), default=1.0) or 1.0
+
+    def sx(x: float) -> float:
+        return pad_l + (x - x0) / (x1 - x0) * (width - pad_l - pad_r)
+
+    def sy(y: float) -> float:
+        return pad_t + (1 - y / y1) * (height - pad_t - pad_b)
+
+    parts.append(
+        f'<line x1="{pad_l}" y1="{height - pad_b}" x2="{width - pad_r}" y2="{height - pad_b}" '
+        f'stroke="#9ca3af"/><line x1="{pad_l}" y1="{pad_t}" x2="{pad_l}" y2="{height - pad_b}" '
+        f'stroke="#9ca3af"/>'
+    )
+    for i in range(5):
+        xv = x0 + (x1 - x0) * i / 4
+        yv = y1 * i / 4
+        parts.append(
+            f'<text x="{sx(xv):.1f}" y="{height - pad_b + 16}" text-anchor="middle" '
+            f'font-size="11">{escape(x_format.format(xv))}</text>'
+            f'<text x="{pad_l - 6}" y="{sy(yv) + 4:.1f}" text-anchor="end" font-size="11">'
+            f"{escape(y_format.format(yv))}</text>"
+        )
+    order = sorted(range(len(pts)), key=lambda j: -float(pts[j]["size"]))
+    for j in order:
+        p = pts[j]
+        r = max(3.0, r_max * (max(float(p["size"]), 0.0) / size_top) ** 0.5)
+        fill = p.get("color") or color(j)
+        muted = p.get("muted", False)
+        style = (
+            f'fill="none" stroke="{fill}" stroke-width="2" stroke-dasharray="4 3"'
+            if muted
+            else f'fill="{fill}" fill-opacity="0.55" stroke="{fill}" stroke-width="1.5"'
+        )
+        tip = (
+            f"{p['label']}: {x_label} {x_format.format(p['x'])}, {y_label} "
+            f"{y_format.format(p['y'])}, {size_label} {p['size']:,.0f}"
+        )
+        parts.append(
+            f'<circle class="mark" cx="{sx(p["x"]):.1f}" cy="{sy(p["y"]):.1f}" r="{r:.1f}" '
+            f"{style}><title>{escape(tip)}</title></circle>"
+            + (
+                f'<text x="{sx(p["x"]) - r - 4:.1f}" y="{sy(p["y"]) + 4:.1f}" '
+                f'text-anchor="end" font-size="11">{escape(str(p["label"])[:40])}</text>'
+                if sx(p["x"]) > 0.6 * width
+                else f'<text x="{sx(p["x"]) + r + 4:.1f}" y="{sy(p["y"]) + 4:.1f}" '
+                f'font-size="11">{escape(str(p["label"])[:40])}</text>'
+            )
+        )
+    parts.append(
+        f'<text x="{(width + pad_l) / 2:.0f}" y="{height - 8}" text-anchor="middle" '
+        f'font-size="12">{escape(x_label)}</text>'
+        f'<text x="14" y="{height / 2:.0f}" transform="rotate(-90 14 {height / 2:.0f})" '
+        f'text-anchor="middle" font-size="12">{escape(y_label)}</text></svg>'
+    )
+    return "".join(parts)

@@ -7,14 +7,34 @@ lays it out. Charts are inline SVG and styles are inline, so the file works with
 from __future__ import annotations
 
 from importlib.resources import files
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 from jinja2 import Environment, select_autoescape
 
+from segmint.evaluate._scorecard import CRITERIA
 from segmint.profile._profiles import SegmentProfiles
-from segmint.report._charts import bar_chart, color, heat_color, line_chart
+from segmint.report._charts import bar_chart, bubble_chart, color, heat_color, line_chart
+
+if TYPE_CHECKING:
+    from segmint.strategy._deliverables import Deliverables
+
+#: The report's sections in order: (``data-section`` name, navigation label).
+SECTIONS = (
+    ("overview", "Overview"),
+    ("data", "Data"),
+    ("evidence", "Number of segments"),
+    ("segments", "Segments"),
+    ("stability", "Stability"),
+    ("scorecard", "Scorecard"),
+    ("lift", "Lift"),
+    ("profiles", "Profiles"),
+    ("cards", "Cards"),
+    ("prioritisation", "Prioritisation"),
+    ("recommendations", "Recommendations"),
+    ("method", "Method"),
+)
 
 
 def _env() -> Environment:
@@ -50,8 +70,14 @@ def build_content(
     descriptions: dict[str, str],
     bases: list[str],
     method: dict[str, Any],
+    deliverables: Deliverables | None = None,
 ) -> dict[str, Any]:
-    """Assemble the report's content model from the run's results (all numbers computed)."""
+    """Assemble the report's content model from the run's results (all numbers computed).
+
+    With ``deliverables`` (scorecard, lift, persona cards, priorities, recommendations) the
+    model also gets the keys ``stability``, ``scorecard``, ``lift``, ``persona_cards``,
+    ``priorities`` and ``recommendations``; each is ``None`` otherwise.
+    """
     summary = profiles.summary
     ids = [int(s) for s in summary["segment_id"]]
     labels = [f"{i}: {names[i]}" for i in ids]
@@ -88,7 +114,11 @@ def build_content(
                 "id": i,
                 "name": names[i],
                 "cells": [
-                    {"index": profiles.index.loc[i, a], "mean": profiles.means.loc[i, a]}
+                    {
+                        "index": profiles.index.loc[i, a],
+                        "mean": profiles.means.loc[i, a],
+                        "significant": bool(profiles.p_value.loc[i, a] < 0.05),
+                    }
                     for a in attributes
                 ],
             }
@@ -123,7 +153,7 @@ def build_content(
                 ],
             }
         )
-    return {
+    content = {
         "title": title,
         "overview": overview,
         "accounting": accounting,
@@ -135,7 +165,177 @@ def build_content(
         "cards": cards,
         "bases": bases,
         "method": method,
+        "sections": [{"name": n, "label": label} for n, label in SECTIONS],
+        "stability": None,
+        "scorecard": None,
+        "lift": None,
+        "persona_cards": None,
+        "priorities": None,
+        "recommendations": None,
     }
+    if deliverables is not None:
+        content.update(_deliverables_content(deliverables, names, charts))
+    return content
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows as dicts with missing values as None (the template prints them as "–")."""
+    return [
+        {k: (None if v is pd.NA or (isinstance(v, float) and v != v) else v) for k, v in r.items()}
+        for r in frame.to_dict(orient="records")
+    ]
+
+
+def _deliverables_content(
+    d: Deliverables, names: dict[int, str], charts: dict[str, str]
+) -> dict[str, Any]:
+    """The content of the stability, scorecard, lift, cards, prioritisation and
+    recommendations sections."""
+    out: dict[str, Any] = {}
+    ids = sorted(names)
+
+    # stability
+    if d.stability is not None and len(d.stability):
+        table = d.stability.sort_values("segment_id")
+        rows = _records(table.assign(name=[names.get(int(i), "") for i in table["segment_id"]]))
+        charts["stability"] = bar_chart(
+            [f"{int(r['segment_id'])}: {r['name']}" for r in rows],
+            [float(r["jaccard_mean"]) for r in rows],
+            title="Mean bootstrap Jaccard per segment",
+            value_format="{:.2f}",
+            colors=[color(int(r["segment_id"])) for r in rows],
+            reference=d.scorecard.thresholds.stable_pass,
+            reference_label=f"stable ≥ {d.scorecard.thresholds.stable_pass:g}",
+        )
+        out["stability"] = {"rows": rows, "ari": d.stability_ari}
+
+    # scorecard
+    table = d.scorecard.table
+    score_rows = []
+    for seg in [*ids, None]:
+        part = (
+            table[table["segment_id"].isna()] if seg is None else table[table["segment_id"] == seg]
+        )
+        cells = {r["criterion"]: r for r in _records(part)}
+        score_rows.append(
+            {
+                "id": seg,
+                "name": names.get(seg, "") if seg is not None else "All segments",
+                "cells": [cells.get(c) for c in CRITERIA],
+            }
+        )
+    thresholds = (
+        table[table["segment_id"].isna()][["criterion", "pass_at", "warn_at"]]
+        .set_index("criterion")
+        .to_dict(orient="index")
+    )
+    out["scorecard"] = {
+        "criteria": list(CRITERIA),
+        "rows": score_rows,
+        "thresholds": thresholds,
+        "overall_tests": _records(d.scorecard.overall_tests),
+        "correction": "Benjamini-Hochberg" if d.scorecard.thresholds.correction == "bh" else "Holm",
+        "alpha": d.scorecard.thresholds.alpha,
+    }
+
+    # lift
+    if d.lift is not None:
+        lift = d.lift
+        primary = lift.primary_outcome
+        per_segment = lift.per_segment.sort_values("segment_id")
+        charts["lift"] = bar_chart(
+            [f"{int(r.segment_id)}: {r.name}" for r in per_segment.itertuples()],
+            per_segment[f"lift_{primary}"].tolist(),
+            title=f"Lift in next-period {primary} (1 = all customers)",
+            value_format="{:.2f}×",
+            colors=[color(int(i)) for i in per_segment["segment_id"]],
+            reference=1.0,
+            reference_label="average",
+        )
+        comparison = lift.comparison
+        charts["lift_comparison"] = bar_chart(
+            comparison["segmentation"].tolist(),
+            comparison[f"eta2_{primary}"].tolist(),
+            title=f"Variance of next-period {primary} explained (eta²)",
+            colors=[
+                color(0) if k == "segments" else "#9ca3af" if k == "baseline" else "#60a5fa"
+                for k in comparison["kind"]
+            ],
+        )
+        out["lift"] = {
+            "verdict": lift.verdict,
+            "cutoff": lift.cutoff,
+            "end": lift.end,
+            "horizon_days": lift.horizon_days,
+            "method": lift.method,
+            "n_customers": lift.n_customers,
+            "primary": primary,
+            "overall": lift.overall,
+            "per_segment": [
+                {
+                    **r,
+                    "current_name": names.get(int(r["segment_id"]))
+                    if r["current_overlap"] is not None and r["current_overlap"] >= 0.5
+                    else None,
+                }
+                for r in _records(per_segment)
+            ],
+            "comparison": _records(comparison),
+            "outcomes": ["repeat_purchase", "retained", "revenue", "orders"],
+        }
+    elif d.lift_error:
+        out["lift"] = {"error": d.lift_error}
+
+    # persona cards, with the segment's grades and plays
+    plays: dict[int, list[str]] = {}
+    for rec in d.recommendations:
+        plays.setdefault(rec.segment_id, []).append(rec.title)
+    out["persona_cards"] = [
+        {
+            **card.to_dict(),
+            "color": color(card.segment_id),
+            "grades": [
+                {"criterion": c, "status": d.scorecard.status(card.segment_id, c)} for c in CRITERIA
+            ],
+            "plays": plays.get(card.segment_id, []),
+        }
+        for card in d.cards
+    ]
+
+    # prioritisation
+    pri = d.priorities
+    charts["bubble"] = bubble_chart(
+        [
+            {
+                "label": f"{int(r.segment_id)}: {r.name}",
+                "x": float(r.reachability_used),
+                "y": float(r.value_per_customer),
+                "size": float(r.customers),
+                "color": color(int(r.segment_id)),
+                "muted": bool(r.knocked_out),
+            }
+            for r in pri.itertuples()
+        ],
+        title="Segments by reachability and value (bubble area = customers)",
+        x_label="reachable share",
+        y_label="revenue per customer",
+    )
+    out["priorities"] = {
+        "rows": _records(d.priorities_frame()),
+        "reach_known": bool(pri["reachability"].notna().any()) if "reachability" in pri else False,
+    }
+
+    # recommendations, by segment
+    out["recommendations"] = [
+        {
+            "id": seg,
+            "name": names.get(seg, ""),
+            "color": color(seg),
+            "items": [r.to_dict() for r in d.recommendations if r.segment_id == seg],
+        }
+        for seg in ids
+    ]
+    return out
 
 
 def render_report(content: dict[str, Any]) -> str:

@@ -1,0 +1,572 @@
+"""Out-of-time behavioural lift: do segments predict what customers do next?
+
+A segmentation that only *describes* customers is of little use; one that *predicts* their
+behaviour changes decisions. :func:`out_of_time_lift` answers the question honestly, with no
+look-ahead:
+
+1. features are computed as of a cut-off date ``T`` (default: the snapshot date minus the
+   horizon, so the whole outcome window lies inside the data) from transactions before ``T``;
+2. segments are fitted on those features only (k-means with the run's number of segments);
+3. outcomes are measured in SQL over ``[T, T + horizon)``: **repeat purchase** (any order),
+   **retention** (an order in the second half of the window, i.e. still buying at its end),
+   **revenue** (net) and **orders**;
+4. per segment, the **lift** of each outcome is the segment mean divided by the mean of all
+   customers; per segmentation, **eta²** is the share of the outcome's variance explained by
+   the segments;
+5. the same is done for a plain **RFM-quintile baseline**
+   (:class:`~segmint.segmenters._rfm.RFMSegmenter`: quintile scores and the classic named RFM
+   segments), for each basis alone when several are used, and for segments on customer
+   identity (demographics, geography) when a customer table is given.
+
+The verdict is a sentence built from those numbers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from segmint._logging import logger
+from segmint.evaluate._tests import eta_squared
+from segmint.exceptions import InputError
+from segmint.features._behavioural import build_features, default_snapshot, plan_features
+from segmint.features._prepare import FeaturePreparer
+from segmint.io._sources import quote_ident
+from segmint.segmenters._ids import match_labels
+from segmint.segmenters._kmeans import KMeansSegmenter
+from segmint.segmenters._rfm import RFMSegmenter
+
+__all__ = [
+    "BINARY_OUTCOMES",
+    "OUTCOMES",
+    "LiftResult",
+    "lift_verdict",
+    "out_of_time_lift",
+    "period_outcomes",
+    "revenue_trend",
+    "segment_lift",
+]
+
+OUTCOMES = ("repeat_purchase", "retained", "revenue", "orders")
+BINARY_OUTCOMES = ("repeat_purchase", "retained")
+OUTCOME_LABELS = {
+    "repeat_purchase": "repeat purchase",
+    "retained": "retention",
+    "revenue": "revenue",
+    "orders": "orders",
+}
+RFM_BASELINE = "RFM quintiles (baseline)"
+SEGMENTS = "segments"
+_LIFT_TABLE = "_segmint_lift_features"
+_MAX_IDENTITY_LEVELS = 20
+
+
+def _as_date(value: date | datetime | str) -> date:
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value))
+
+
+def period_outcomes(
+    con: duckdb.DuckDBPyConnection,
+    start: date,
+    horizon_days: int,
+    *,
+    has_order_id: bool,
+    customers: str,
+    table: str = "transactions",
+) -> pd.DataFrame:
+    """What every customer of the table ``customers`` did in ``[start, start + horizon)``.
+
+    An order is one ``order_id`` (or one customer-day without order ids) with a purchase line
+    (amount >= 0), as in the features; revenue is net of returns dated in the window.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``customer_id, repeat_purchase, retained, revenue, orders``, one row per customer of
+        ``customers`` (zeros for customers who did nothing), ordered by ``customer_id``.
+    """
+    end = start + timedelta(days=horizon_days)
+    middle = start + timedelta(days=horizon_days // 2)
+    order_key = "order_id" if has_order_id else "CAST(order_date AS DATE)"
+    sql = f"""
+        WITH window_tx AS (
+            SELECT customer_id, amount, order_date, {order_key} AS order_key
+            FROM {quote_ident(table)}
+            WHERE order_date >= DATE '{start}' AND order_date < DATE '{end}'
+        ),
+        per_customer AS (
+            SELECT customer_id,
+                   count(DISTINCT order_key) FILTER (WHERE amount >= 0) AS orders,
+                   count(DISTINCT order_key)
+                       FILTER (WHERE amount >= 0 AND order_date >= DATE '{middle}') AS late_orders,
+                   sum(amount) AS revenue
+            FROM window_tx GROUP BY customer_id
+        )
+        SELECT c.customer_id,
+               CAST(coalesce(p.orders, 0) > 0 AS INTEGER) AS repeat_purchase,
+               CAST(coalesce(p.late_orders, 0) > 0 AS INTEGER) AS retained,
+               CAST(coalesce(p.revenue, 0) AS DOUBLE) AS revenue,
+               CAST(coalesce(p.orders, 0) AS BIGINT) AS orders
+        FROM (SELECT DISTINCT customer_id FROM {quote_ident(customers)}) c
+        LEFT JOIN per_customer p USING (customer_id)
+        ORDER BY c.customer_id
+    """
+    return con.sql(sql).df()
+
+
+def revenue_trend(
+    con: duckdb.DuckDBPyConnection,
+    segments: pd.DataFrame,
+    snapshot: date | str,
+    horizon_days: int = 180,
+    *,
+    table: str = "transactions",
+) -> pd.DataFrame:
+    """Recent against earlier net revenue of each segment, in SQL.
+
+    Parameters
+    ----------
+    segments : pandas.DataFrame
+        ``customer_id, segment_id``.
+    snapshot : date
+        The run's snapshot date: "recent" is ``[snapshot - horizon, snapshot)``, "earlier" the
+        ``horizon`` days before that.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``segment_id, revenue_recent, revenue_earlier, growth`` with ``growth = recent /
+        earlier`` (NaN when the earlier revenue is not positive).
+    """
+    snapshot = _as_date(snapshot)
+    recent_start = snapshot - timedelta(days=horizon_days)
+    earlier_start = recent_start - timedelta(days=horizon_days)
+    frame = segments[["customer_id", "segment_id"]].astype({"customer_id": str})
+    con.register("_segmint_trend_segments", frame)
+    try:
+        result = con.sql(f"""
+            SELECT s.segment_id,
+                   coalesce(sum(t.amount) FILTER (WHERE t.order_date >= DATE '{recent_start}'),
+                            0) AS revenue_recent,
+                   coalesce(sum(t.amount) FILTER (WHERE t.order_date < DATE '{recent_start}'),
+                            0) AS revenue_earlier
+            FROM _segmint_trend_segments s
+            LEFT JOIN {quote_ident(table)} t
+              ON t.customer_id = s.customer_id
+             AND t.order_date >= DATE '{earlier_start}' AND t.order_date < DATE '{snapshot}'
+            GROUP BY s.segment_id ORDER BY s.segment_id
+        """).df()
+    finally:
+        con.unregister("_segmint_trend_segments")
+    earlier = result["revenue_earlier"].where(result["revenue_earlier"] > 0)
+    result["growth"] = result["revenue_recent"] / earlier
+    return result
+
+
+def segment_lift(outcomes: pd.DataFrame, labels: np.ndarray) -> pd.DataFrame:
+    """Per segment: customers, share, and for every outcome its mean and lift (mean / overall).
+
+    Examples
+    --------
+    >>> out = pd.DataFrame({"revenue": [0.0, 10.0, 20.0, 30.0]})
+    >>> segment_lift(out, np.array([0, 0, 1, 1]))[["segment_id", "revenue", "lift_revenue"]]
+       segment_id  revenue  lift_revenue
+    0           0      5.0      0.333333
+    1           1     25.0      1.666667
+    """
+    labels = np.asarray(labels)
+    grouped = outcomes.groupby(labels)
+    table = grouped.mean()
+    overall = outcomes.mean()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lifts = table / overall.where(overall != 0)
+    table.columns = list(outcomes.columns)
+    lifts.columns = [f"lift_{c}" for c in outcomes.columns]
+    counts = grouped.size()
+    result = pd.concat([table, lifts], axis=1)
+    result.insert(0, "share", counts / counts.sum())
+    result.insert(0, "customers", counts.astype(int))
+    result.index.name = "segment_id"
+    return result.reset_index()
+
+
+@dataclass
+class LiftResult:
+    """Outcome of :func:`out_of_time_lift`.
+
+    Attributes
+    ----------
+    cutoff, end : str
+        The cut-off ``T`` (features before it) and the end of the outcome window (exclusive).
+    horizon_days : int
+        Length of the outcome window.
+    n_customers : int
+        Customers with a purchase before the cut-off (those segmented and followed).
+    primary_outcome : str
+        The outcome the verdict is about.
+    method : str
+        How the segments were refitted at the cut-off.
+    overall : dict
+        Mean of every outcome over all followed customers.
+    per_segment : pandas.DataFrame
+        One row per segment fitted at the cut-off: ``segment_id`` (matched to the current
+        segment ids when a reference was given), ``name``, ``current_overlap`` (share of its
+        members now in the current segment of that id), ``customers``, ``share``, the mean of
+        every outcome and its ``lift_<outcome>``.
+    comparison : pandas.DataFrame
+        One row per segmentation compared: ``segmentation, kind`` (``segments``, ``basis``,
+        ``baseline``, ``identity``), ``n_segments`` and ``eta2_<outcome>`` for every outcome.
+    verdict : str
+        The answer in one or two sentences, built from the figures.
+    outcomes : pandas.DataFrame
+        Per followed customer: ``customer_id, segment_id`` and the outcomes.
+    """
+
+    cutoff: str
+    end: str
+    horizon_days: int
+    n_customers: int
+    primary_outcome: str
+    method: str
+    overall: dict[str, float]
+    per_segment: pd.DataFrame
+    comparison: pd.DataFrame
+    verdict: str
+    outcomes: pd.DataFrame = field(repr=False)
+
+    def eta2(self, segmentation: str = SEGMENTS, outcome: str | None = None) -> float:
+        """eta² of ``outcome`` (default: the primary one) for a compared segmentation."""
+        row = self.comparison[self.comparison["segmentation"] == segmentation]
+        return float(row[f"eta2_{outcome or self.primary_outcome}"].iloc[0])
+
+    def to_frame(self) -> pd.DataFrame:
+        """A long table for ``lift.csv``: per-segment lifts, then the comparison rows."""
+        rows = []
+        for r in self.per_segment.to_dict(orient="records"):
+            for outcome in OUTCOMES:
+                rows.append(
+                    {
+                        "table": "segment",
+                        "segmentation": SEGMENTS,
+                        "segment_id": r["segment_id"],
+                        "segment_name": r["name"],
+                        "customers": r["customers"],
+                        "outcome": outcome,
+                        "mean": r[outcome],
+                        "overall_mean": self.overall[outcome],
+                        "lift": r[f"lift_{outcome}"],
+                        "eta_squared": np.nan,
+                    }
+                )
+        for r in self.comparison.to_dict(orient="records"):
+            for outcome in OUTCOMES:
+                rows.append(
+                    {
+                        "table": "comparison",
+                        "segmentation": r["segmentation"],
+                        "segment_id": pd.NA,
+                        "segment_name": "",
+                        "customers": self.n_customers,
+                        "outcome": outcome,
+                        "mean": np.nan,
+                        "overall_mean": self.overall[outcome],
+                        "lift": np.nan,
+                        "eta_squared": r[f"eta2_{outcome}"],
+                    }
+                )
+        frame = pd.DataFrame(rows)
+        frame["segment_id"] = frame["segment_id"].astype("Int64")
+        frame.insert(0, "cutoff", self.cutoff)
+        frame.insert(1, "window_end", self.end)
+        return frame
+
+
+def lift_verdict(
+    comparison: pd.DataFrame,
+    outcome: str,
+    *,
+    window: str = "",
+    weak_below: float = 0.02,
+    comparable_ratio: float = 0.8,
+) -> str:
+    """The answer to "does this segmentation predict behaviour?", from the eta² figures.
+
+    ``segments`` against the RFM baseline on ``outcome``: at least as much variance explained
+    reads "they predict behaviour"; at least ``comparable_ratio`` of it "about as well as";
+    less "RFM quintiles predict ... better"; below ``weak_below`` in absolute terms "they
+    describe customers but do not predict". A sentence on identity segments is added when
+    they were compared.
+
+    Examples
+    --------
+    >>> table = pd.DataFrame({"segmentation": ["segments", "RFM quintiles (baseline)"],
+    ...                       "kind": ["segments", "baseline"], "eta2_revenue": [0.31, 0.18]})
+    >>> lift_verdict(table, "revenue")
+    'Segments explain 31.0% of the variance in next-period revenue vs. 18.0% for RFM quintiles: they predict behaviour.'
+    """  # noqa: E501
+    by = comparison.set_index("segmentation")[f"eta2_{outcome}"]
+    label = f"next-period {OUTCOME_LABELS[outcome]}{f' ({window})' if window else ''}"
+    seg = float(by[SEGMENTS])
+    text = f"Segments explain {seg:.1%} of the variance in {label}"
+    if RFM_BASELINE in by.index and by[RFM_BASELINE] == by[RFM_BASELINE]:
+        rfm = float(by[RFM_BASELINE])
+        text += f" vs. {rfm:.1%} for RFM quintiles"
+        if seg < weak_below:
+            text += ": they describe customers but do not predict what they do next."
+        elif seg >= rfm:
+            text += ": they predict behaviour."
+        elif seg >= comparable_ratio * rfm:
+            text += ": they predict behaviour about as well as RFM quintiles."
+        else:
+            text += (
+                ": RFM quintiles predict it better; the segments describe more than they predict."
+            )
+    else:
+        text += ": they predict behaviour." if seg >= weak_below else ": they do not predict it."
+    identity = comparison[comparison["kind"] == "identity"]
+    if len(identity):
+        value = float(identity[f"eta2_{outcome}"].iloc[0])
+        text += f" Segments on customer identity alone explain {value:.1%}."
+    return text
+
+
+def _kmeans_labels(
+    X: np.ndarray, n_segments: int, *, n_init: int, random_state: int
+) -> np.ndarray | None:
+    """k-means labels with at most ``n_segments`` segments (fewer for few distinct rows)."""
+    k = min(n_segments, len(np.unique(X, axis=0)))
+    if k < 2:
+        return None
+    segmenter = KMeansSegmenter(k, n_init=n_init, random_state=random_state)
+    if "stability_resamples" in segmenter.get_params():
+        # stability is the scorecard's business; here only the partition matters
+        segmenter.set_params(stability_resamples=0)
+    return segmenter.fit(X).labels_
+
+
+def _identity_matrix(identity: pd.DataFrame, customer_ids: pd.Series) -> np.ndarray | None:
+    """Standardised numeric columns and one-hot categories of the customers' identity."""
+    table = identity.drop_duplicates("customer_id").set_index("customer_id")
+    table = table.reindex(customer_ids.astype(str).to_numpy())
+    parts = []
+    for column in table.columns:
+        values = table[column]
+        if pd.api.types.is_bool_dtype(values):
+            continue
+        if pd.api.types.is_numeric_dtype(values):
+            x = values.astype(float)
+            x = x.fillna(x.mean())
+            std = x.std()
+            if std > 0:
+                parts.append(((x - x.mean()) / std).to_numpy()[:, None])
+        else:
+            levels = values.astype("string").fillna("(missing)")
+            if 1 < levels.nunique() <= _MAX_IDENTITY_LEVELS:
+                parts.append(pd.get_dummies(levels, dtype=float).to_numpy())
+    return np.hstack(parts) if parts else None
+
+
+def out_of_time_lift(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    n_segments: int,
+    bases: Sequence[str] = ("behavioural", "value"),
+    feature_names: Sequence[str] | None = None,
+    cutoff: date | None = None,
+    horizon_days: int = 180,
+    snapshot: date | str | None = None,
+    n_init: int = 4,
+    random_state: int = 0,
+    identity: pd.DataFrame | None = None,
+    reference: pd.DataFrame | None = None,
+    namer: Callable[[pd.DataFrame, np.ndarray], Mapping[int, str]] | None = None,
+    primary_outcome: str = "revenue",
+    table: str = "transactions",
+) -> LiftResult:
+    """Fit segments on the history up to a cut-off and measure what they predict after it.
+
+    Parameters
+    ----------
+    con : duckdb.DuckDBPyConnection
+        Connection holding the validated ``table`` of transactions.
+    n_segments : int
+        Number of segments to fit at the cut-off (the run's k).
+    bases : sequence of str
+        Bases whose transaction features are used (as in the run); with more than one, each
+        basis is also compared alone.
+    feature_names : sequence of str, optional
+        Restrict the features to these names (the run's features).
+    cutoff : date, optional
+        ``T``; default ``snapshot - horizon_days``.
+    horizon_days : int, default=180
+        Length of the outcome window.
+    snapshot : date, optional
+        The run's snapshot; default the day after the last transaction.
+    n_init, random_state : int
+        k-means starts and seed, the same for every segmentation compared (a few starts
+        suffice for a comparison; the run's own segments are fitted with more).
+    identity : pandas.DataFrame, optional
+        ``customer_id`` and identity columns (demographics, geography) for the identity
+        comparison.
+    reference : pandas.DataFrame, optional
+        ``customer_id, segment_id`` of the current segmentation: segments fitted at the
+        cut-off take the ids of the current segments they overlap most.
+    namer : callable, optional
+        ``namer(features, labels) -> {segment_id: name}`` names the segments fitted at the
+        cut-off (e.g. from their profiles); default "Segment <id>".
+    primary_outcome : str, default="revenue"
+        The outcome of the verdict: one of :data:`OUTCOMES`.
+
+    Returns
+    -------
+    LiftResult
+    """
+    if primary_outcome not in OUTCOMES:
+        raise InputError(
+            f"primary_outcome {primary_outcome!r} is not one of {', '.join(OUTCOMES)}.",
+            hint="Set evaluation.lift.primary_outcome to revenue, orders, repeat_purchase or"
+            " retained.",
+        )
+    snapshot = _as_date(snapshot) if snapshot is not None else default_snapshot(con, table)
+    cutoff = cutoff or snapshot - timedelta(days=horizon_days)
+    end = cutoff + timedelta(days=horizon_days)
+    if cutoff >= snapshot:
+        raise InputError(
+            f"The lift cut-off {cutoff} is not before the snapshot date {snapshot}.",
+            hint="Choose an earlier evaluation.lift.cutoff_date or a shorter horizon_days.",
+        )
+    if end > snapshot:
+        logger.warning(
+            "lift: the outcome window %s - %s ends after the data (%s); outcomes are truncated",
+            cutoff,
+            end,
+            snapshot,
+        )
+
+    spec = plan_features(con, cutoff, table=table)
+    build_features(con, spec, table=table, into=_LIFT_TABLE)
+    features = con.sql(f"SELECT * FROM {_LIFT_TABLE} ORDER BY customer_id").df()
+    features["customer_id"] = features["customer_id"].astype(str)
+    outcomes = period_outcomes(
+        con,
+        cutoff,
+        horizon_days,
+        has_order_id=spec.has_order_id,
+        customers=_LIFT_TABLE,
+        table=table,
+    )
+    con.execute(f"DROP TABLE {_LIFT_TABLE}")
+    outcomes["customer_id"] = outcomes["customer_id"].astype(str)
+    outcomes = features[["customer_id"]].merge(outcomes, on="customer_id", how="left")
+    values = outcomes[list(OUTCOMES)].astype(float)
+
+    chosen = [
+        f
+        for f in spec.features
+        if f.basis in bases and (feature_names is None or f.name in feature_names)
+    ]
+    if not chosen:
+        raise InputError(
+            f"No features of the bases {list(bases)} at the lift cut-off {cutoff}.",
+            hint="Check the bases in segmint.yaml.",
+        )
+    names = [f.name for f in chosen]
+    X = FeaturePreparer({f.name: f.transform for f in chosen}).fit_transform(features[names])
+    labels = _kmeans_labels(X, n_segments, n_init=n_init, random_state=random_state)
+    if labels is None:
+        raise InputError(
+            f"Only {len(features)} customers bought before the lift cut-off {cutoff}: too few"
+            f" for {n_segments} segments.",
+            hint="Choose a later evaluation.lift.cutoff_date or a shorter horizon_days.",
+        )
+
+    overlap = pd.Series(np.nan, index=np.unique(labels))
+    if reference is not None:
+        ref = reference.assign(customer_id=reference["customer_id"].astype(str)).set_index(
+            "customer_id"
+        )["segment_id"]
+        current = ref.reindex(features["customer_id"]).to_numpy()
+        known = ~pd.isna(current)
+        if known.any():
+            mapping = match_labels(current[known].astype(np.int64), labels[known])
+            n_fitted = int(labels.max()) + 1
+            full = np.empty(n_fitted, dtype=np.int64)
+            full[: mapping.size] = mapping
+            fresh = max(int(mapping.max()), int(np.nanmax(current[known]))) + 1
+            full[mapping.size :] = fresh + np.arange(n_fitted - mapping.size)
+            labels = full[labels]
+            same = pd.Series(current[known].astype(np.int64) == labels[known])
+            overlap = same.groupby(labels[known]).mean()
+    own_names = dict(namer(features[names], labels)) if namer is not None else {}
+
+    per_segment = segment_lift(values, labels)
+    per_segment.insert(
+        1, "name", [own_names.get(int(s), f"Segment {int(s)}") for s in per_segment["segment_id"]]
+    )
+    per_segment.insert(
+        2, "current_overlap", [float(overlap.get(s, np.nan)) for s in per_segment["segment_id"]]
+    )
+
+    compared: list[tuple[str, str, np.ndarray]] = [(SEGMENTS, "segments", labels)]
+    if len(bases) > 1:
+        for basis in bases:
+            subset = [f for f in chosen if f.basis == basis]
+            if not subset:
+                continue
+            cols = [f.name for f in subset]
+            Xb = FeaturePreparer({f.name: f.transform for f in subset}).fit_transform(
+                features[cols]
+            )
+            basis_labels = _kmeans_labels(Xb, n_segments, n_init=n_init, random_state=random_state)
+            if basis_labels is not None:
+                compared.append((f"{basis} basis alone", "basis", basis_labels))
+    rfm_cols = ["recency_days", "frequency", "monetary"]
+    if all(c in features.columns for c in rfm_cols):
+        rfm = RFMSegmenter().fit(features[rfm_cols])
+        compared.append((RFM_BASELINE, "baseline", rfm.labels_))
+    if identity is not None and len(identity.columns) > 1:
+        Xi = _identity_matrix(identity, features["customer_id"])
+        if Xi is not None:
+            id_labels = _kmeans_labels(Xi, n_segments, n_init=n_init, random_state=random_state)
+            if id_labels is not None:
+                compared.append(
+                    ("customer identity (demographics, geography)", "identity", id_labels)
+                )
+    comparison = pd.DataFrame(
+        [
+            {
+                "segmentation": name,
+                "kind": kind,
+                "n_segments": len(np.unique(lab)),
+                **{f"eta2_{o}": eta_squared(values[o].to_numpy(), lab) for o in OUTCOMES},
+            }
+            for name, kind, lab in compared
+        ]
+    )
+    window = f"{cutoff} to {end - timedelta(days=1)}"
+    verdict = lift_verdict(comparison, primary_outcome, window=window)
+    logger.info("lift: %s", verdict)
+    customer_outcomes = outcomes.assign(segment_id=labels)
+    return LiftResult(
+        cutoff=str(cutoff),
+        end=str(end),
+        horizon_days=int(horizon_days),
+        n_customers=len(features),
+        primary_outcome=primary_outcome,
+        method=f"k-means with {len(np.unique(labels))} segments ({n_init} seeded starts) on"
+        f" {len(names)} features of the bases {', '.join(bases)}",
+        overall={o: float(values[o].mean()) for o in OUTCOMES},
+        per_segment=per_segment,
+        comparison=comparison,
+        verdict=verdict,
+        outcomes=customer_outcomes,
+    )
