@@ -1,9 +1,12 @@
 """The run store: a DuckDB file in the output folder recording every run.
 
 Tables: ``runs`` (one row per run: ids, hashes, counts, metrics as JSON), ``assignments``
-(run_id, customer_id, segment_id, segment_name) and ``segment_profiles`` (run_id, segment_id,
-name, customers, share, revenue_share). Later runs into the same folder append, so segments can be
-compared over time.
+(run_id, customer_id, segment_id, segment_name), ``segment_profiles`` (run_id, segment_id,
+name, customers, share, revenue_share), and for drift monitoring ``feature_quantiles`` (run_id,
+feature, quantile, value: the quantile bins of every feature), ``segment_centres`` (run_id,
+segment_id, feature, centre, scale: segment means on the transform scale and the feature's
+standard deviation) and ``run_models`` (run_id, the sealed model document). Later runs into the
+same folder append, so segments can be compared over time.
 """
 
 from __future__ import annotations
@@ -32,6 +35,13 @@ CREATE TABLE IF NOT EXISTS segment_profiles (
     run_id VARCHAR, segment_id INTEGER, segment_name VARCHAR, customers BIGINT,
     share DOUBLE, revenue_share DOUBLE
 );
+CREATE TABLE IF NOT EXISTS feature_quantiles (
+    run_id VARCHAR, feature VARCHAR, quantile DOUBLE, value DOUBLE
+);
+CREATE TABLE IF NOT EXISTS segment_centres (
+    run_id VARCHAR, segment_id INTEGER, feature VARCHAR, centre DOUBLE, scale DOUBLE
+);
+CREATE TABLE IF NOT EXISTS run_models (run_id VARCHAR, model JSON);
 """
 
 
@@ -41,8 +51,15 @@ def record_run(
     run: dict[str, Any],
     assignments: pd.DataFrame,
     segment_table: pd.DataFrame,
+    *,
+    summary: dict[str, Any] | None = None,
+    model: dict[str, Any] | None = None,
 ) -> None:
-    """Write ``existing_store`` plus this run into ``staged_store`` (moved into place later)."""
+    """Write ``existing_store`` plus this run into ``staged_store`` (moved into place later).
+
+    ``summary`` is the run's feature summary (:func:`segmint.monitor.feature_summary`) and
+    ``model`` its sealed model document; both are kept for drift monitoring.
+    """
     if existing_store.exists():
         shutil.copyfile(existing_store, staged_store)
     con = duckdb.connect(str(staged_store))
@@ -74,6 +91,10 @@ def record_run(
         ]
         con.register("_seg", seg)
         con.execute("INSERT INTO segment_profiles SELECT * FROM _seg")
+        if summary is not None:
+            _insert_summary(con, run["run_id"], summary)
+        if model is not None:
+            con.execute("INSERT INTO run_models VALUES (?, ?)", [run["run_id"], dumps(model)])
     finally:
         con.close()
 
@@ -88,3 +109,28 @@ def list_runs(store: Path) -> pd.DataFrame:
         ).df()
     finally:
         con.close()
+
+
+def _insert_summary(con: duckdb.DuckDBPyConnection, run_id: str, summary: dict[str, Any]) -> None:
+    levels = summary["quantile_levels"]
+    quantiles = pd.DataFrame(
+        [
+            (run_id, feature, float(q), float(v))
+            for feature, values in summary["feature_quantiles"].items()
+            for q, v in zip(levels, values, strict=True)
+        ],
+        columns=["run_id", "feature", "quantile", "value"],
+    )
+    con.register("_fq", quantiles)
+    con.execute("INSERT INTO feature_quantiles SELECT * FROM _fq")
+    scale = summary["transform_scale"]
+    centres = pd.DataFrame(
+        [
+            (run_id, int(seg), feature, float(value), float(scale[feature]))
+            for seg, row in summary["transform_centres"].items()
+            for feature, value in row.items()
+        ],
+        columns=["run_id", "segment_id", "feature", "centre", "scale"],
+    )
+    con.register("_sc", centres)
+    con.execute("INSERT INTO segment_centres SELECT * FROM _sc")

@@ -1,0 +1,305 @@
+"""Audience exports: per-segment lists of customers who may be contacted on a channel.
+
+An audience holds only customers with the channel's consent. Every segment member left out is
+counted, per segment, channel and reason: ``no_consent`` (the consent flag is false or missing)
+or ``unknown_customer`` (the customer is not in the customer table, so consent cannot be
+known). Membership probabilities are added when the run's segmenter gives them
+(``probabilities.parquet`` in the run folder); none are invented for hard clusterings.
+
+Targets are written atomically:
+
+* ``FILE.csv`` / ``FILE.parquet``: a temporary file in the same folder, renamed into place.
+* ``duckdb:///path.duckdb#table`` and ``postgresql://user@host:port/db#table``: rows go into a
+  staging table inside one transaction; the old table is dropped and the staging table renamed
+  to the target in the same transaction. On any failure the transaction rolls back: the target
+  keeps its previous content (or does not exist) and no staging table is left.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from segmint._logging import logger
+from segmint.activate._scoring import write_frame
+from segmint.exceptions import ConfigError, InputError
+from segmint.io import load_customers, map_columns, read_source
+
+CHANNELS = ("email", "sms", "app")
+#: Consent columns recognised per channel (compared lower-case).
+CONSENT_COLUMNS: dict[str, tuple[str, ...]] = {
+    "email": ("email_consent", "email_opt_in", "email_optin", "consent_email"),
+    "sms": ("sms_consent", "sms_opt_in", "sms_optin", "consent_sms"),
+    "app": ("app_consent", "push_consent", "app_push_consent", "push_opt_in", "consent_app"),
+}
+BATCH_ROWS = 5_000
+_TABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
+
+
+@dataclass
+class ExportResult:
+    """What an export produced."""
+
+    audience: pd.DataFrame
+    excluded: pd.DataFrame
+    channels: list[str]
+    skipped_channels: dict[str, str] = field(default_factory=dict)
+    target: str | None = None
+
+    @property
+    def n_exported(self) -> int:
+        return len(self.audience)
+
+    def counts(self) -> pd.DataFrame:
+        """Exported customers per segment and channel."""
+        return (
+            self.audience.groupby(["segment_id", "segment_name", "channel"], as_index=False)
+            .size()
+            .rename(columns={"size": "customers"})
+        )
+
+
+def _customers_path(run_dir: Path, customers: str | Path | None) -> Path:
+    if customers is not None:
+        return Path(customers)
+    run_json = run_dir / "run.json"
+    if run_json.exists():
+        inputs = json.loads(run_json.read_text(encoding="utf-8")).get("inputs", [])
+        for entry in inputs[1:]:
+            if Path(entry["path"]).exists():
+                return Path(entry["path"])
+    raise InputError(
+        f"{run_dir}: no customer table to read consent from.",
+        hint="Pass the CRM export with --customers FILE.",
+    )
+
+
+def _consent_column(columns: list[str], channel: str) -> str | None:
+    lower = {c.lower(): c for c in columns}
+    return next((lower[c] for c in CONSENT_COLUMNS[channel] if c in lower), None)
+
+
+def build_audiences(
+    run_dir: str | Path,
+    channel: str,
+    *,
+    segments: list[int] | None = None,
+    customers: str | Path | None = None,
+) -> ExportResult:
+    """Audience lists of a run for ``channel`` (``email``, ``sms``, ``app`` or ``all``).
+
+    Parameters
+    ----------
+    run_dir : str or Path
+        A run folder (``segments.parquet``, ``run.json``).
+    channel : str
+        One channel, or ``all`` for every channel whose consent column exists.
+    segments : list of int, optional
+        Only these segment ids (default: all).
+    customers : str or Path, optional
+        Customer table with the consent columns; default: the one the run read.
+    """
+    run_dir = Path(run_dir)
+    seg_path = run_dir / "segments.parquet"
+    if not seg_path.exists():
+        raise InputError(f"{run_dir}: no segments.parquet.", hint="Pass a run folder (--run).")
+    if channel not in (*CHANNELS, "all"):
+        raise ConfigError(
+            f"Unknown channel {channel!r}.", hint=f"Use one of {', '.join(CHANNELS)} or all."
+        )
+    members = pd.read_parquet(seg_path)
+    members["customer_id"] = members["customer_id"].astype(str)
+    if segments:
+        unknown = sorted(set(segments) - set(members["segment_id"].astype(int)))
+        if unknown:
+            raise ConfigError(
+                f"Segment(s) {unknown} are not in this run.",
+                hint=f"Known ids: {sorted(members['segment_id'].unique().tolist())}.",
+            )
+        members = members[members["segment_id"].isin(segments)]
+    prob_path = run_dir / "probabilities.parquet"
+    if prob_path.exists():
+        proba = pd.read_parquet(prob_path).drop(columns=["segment_id"], errors="ignore")
+        members = members.merge(proba.astype({"customer_id": str}), on="customer_id", how="left")
+
+    con = duckdb.connect()
+    try:
+        path = _customers_path(run_dir, customers)
+        raw = read_source(con, path, "raw_customers")
+        load_customers(con, raw, map_columns(raw.columns, "customers", path=str(raw.path)))
+        columns = [r[0] for r in con.execute("DESCRIBE customers").fetchall()]
+        wanted = list(CHANNELS) if channel == "all" else [channel]
+        skipped, found = {}, {}
+        for ch in wanted:
+            col = _consent_column(columns, ch)
+            if col is None:
+                skipped[ch] = f"no consent column ({' / '.join(CONSENT_COLUMNS[ch])})"
+            else:
+                found[ch] = col
+        if not found:
+            raise InputError(
+                f"{path}: no consent column for {channel}.",
+                hint=f"Add a consent column: {', '.join(CONSENT_COLUMNS.get(channel, ()))}.",
+            )
+        con.register("_members", members)
+        parts = []
+        for ch, col in found.items():
+            flag = f'TRY_CAST(c."{col}" AS BOOLEAN)'
+            parts.append(f"""
+                SELECT m.*, '{ch}' AS channel,
+                       CASE WHEN c.customer_id IS NULL THEN 'unknown_customer'
+                            WHEN coalesce({flag}, false) = false THEN 'no_consent' END AS reason
+                FROM _members m LEFT JOIN customers c USING (customer_id)""")
+        decided = con.sql(" UNION ALL ".join(parts)).df()
+    finally:
+        con.close()
+    for ch, why in skipped.items():
+        logger.warning("export: channel %s skipped: %s", ch, why)
+    audience = (
+        decided[decided["reason"].isna()]
+        .drop(columns="reason")
+        .sort_values(["channel", "segment_id", "customer_id"], ignore_index=True)
+    )
+    front = ["customer_id", "segment_id", "segment_name", "channel"]
+    audience = audience[front + [c for c in audience.columns if c not in front]]
+    audience["segment_id"] = audience["segment_id"].astype("int32")
+    excluded = (
+        decided[decided["reason"].notna()]
+        .groupby(["segment_id", "segment_name", "channel", "reason"], as_index=False)
+        .size()
+        .rename(columns={"size": "customers"})
+    )
+    return ExportResult(audience, excluded, list(found), skipped)
+
+
+# --------------------------------------------------------------------------- writing
+def _batches(frame: pd.DataFrame, size: int = BATCH_ROWS) -> Iterator[pd.DataFrame]:
+    """The rows of ``frame`` in batches (the unit a database target writes)."""
+    for start in range(0, max(len(frame), 1), size):
+        yield frame.iloc[start : start + size]
+
+
+def _split_table(target: str, scheme: str, default: str) -> tuple[str, str]:
+    location, _, table = target.partition("#")
+    table = table or default
+    if not _TABLE.match(table):
+        raise ConfigError(
+            f"Invalid table name {table!r} in {target!r}.",
+            hint="Use letters, digits and underscores, e.g. #audience_email or #crm.audience.",
+        )
+    return location[len(scheme) :], table
+
+
+def _quote(table: str) -> str:
+    return ".".join(f'"{part}"' for part in table.split("."))
+
+
+def _stage_name(table: str) -> tuple[str, str]:
+    """(qualified staging table, bare staging name) beside ``table``."""
+    bare = f"_segmint_stage_{uuid.uuid4().hex[:10]}"
+    schema = table.rpartition(".")[0]
+    return (f'"{schema}"."{bare}"' if schema else f'"{bare}"'), bare
+
+
+def write_duckdb(frame: pd.DataFrame, target: str, default_table: str) -> str:
+    """Replace a table in a DuckDB file atomically (staging table + rename, one transaction)."""
+    path, table = _split_table(target, "duckdb://", default_table)
+    if not path:
+        raise ConfigError(f"No database file in {target!r}.", hint="duckdb:///path.duckdb#table")
+    stage, _ = _stage_name(table)
+    con = duckdb.connect(path)
+    try:
+        con.execute("BEGIN TRANSACTION")
+        try:
+            con.register("_empty", frame.iloc[:0])
+            con.execute(f"CREATE TABLE {stage} AS SELECT * FROM _empty")
+            for batch in _batches(frame):
+                con.register("_batch", batch)
+                con.execute(f"INSERT INTO {stage} SELECT * FROM _batch")
+                con.unregister("_batch")
+            con.execute(f"DROP TABLE IF EXISTS {_quote(table)}")
+            con.execute(f'ALTER TABLE {stage} RENAME TO "{table.rpartition(".")[2]}"')
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+    finally:
+        con.close()
+    return f"duckdb://{path}#{table}"
+
+
+def _pg_type(series: pd.Series) -> str:
+    if pd.api.types.is_bool_dtype(series):
+        return "BOOLEAN"
+    if pd.api.types.is_integer_dtype(series):
+        return "BIGINT"
+    if pd.api.types.is_float_dtype(series):
+        return "DOUBLE PRECISION"
+    return "TEXT"
+
+
+def write_postgres(frame: pd.DataFrame, target: str, default_table: str) -> str:
+    """Replace a PostgreSQL table atomically: COPY into a staging table, then drop the old
+    table and rename the staging table, all in one transaction (PostgreSQL DDL is
+    transactional)."""
+    import psycopg
+
+    url, table = _split_table(target, "", default_table)
+    url = url.replace("postgresql+psycopg://", "postgresql://", 1)
+    stage, _ = _stage_name(table)
+    columns = ", ".join(f'"{c}" {_pg_type(frame[c])}' for c in frame.columns)
+    names = ", ".join(f'"{c}"' for c in frame.columns)
+    try:
+        conn = psycopg.connect(url, connect_timeout=10)
+    except psycopg.Error as exc:
+        raise InputError(
+            f"Cannot connect to PostgreSQL ({str(exc).strip().splitlines()[0]}).",
+            hint="Check host, port, user and database in the postgresql:// URL.",
+        ) from None
+    try:
+        with conn.transaction(), conn.cursor() as cur:
+            cur.execute(f"CREATE TABLE {stage} ({columns})")
+            with cur.copy(f"COPY {stage} ({names}) FROM STDIN") as copy:
+                for batch in _batches(frame):
+                    for row in batch.itertuples(index=False, name=None):
+                        copy.write_row([None if pd.isna(v) else v for v in row])
+            cur.execute(f"DROP TABLE IF EXISTS {_quote(table)}")
+            cur.execute(f'ALTER TABLE {stage} RENAME TO "{table.rpartition(".")[2]}"')
+    finally:
+        conn.close()
+    return f"{url.rpartition('@')[2]}#{table}"
+
+
+def write_audience(frame: pd.DataFrame, target: str | Path, *, default_table: str) -> str:
+    """Write ``frame`` to a file or database ``target`` atomically; returns where it went."""
+    text = str(target)
+    if text.startswith("duckdb://"):
+        return write_duckdb(frame, text, default_table)
+    if text.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
+        return write_postgres(frame, text, default_table)
+    return str(write_frame(frame, Path(text)))
+
+
+def export_audiences(
+    run_dir: str | Path,
+    channel: str,
+    *,
+    segments: list[int] | None = None,
+    to: str | Path | None = None,
+    customers: str | Path | None = None,
+) -> ExportResult:
+    """Build the audiences of a run and write them (default: ``RUN/audience_<channel>.csv``)."""
+    result = build_audiences(run_dir, channel, segments=segments, customers=customers)
+    target = to if to is not None else Path(run_dir) / f"audience_{channel}.csv"
+    result.target = write_audience(
+        result.audience, target, default_table=f"segmint_audience_{channel}"
+    )
+    logger.info("exported %d audience rows to %s", result.n_exported, result.target)
+    return result
