@@ -35,14 +35,15 @@ def test_demo_writes_every_output(demo_run: Path) -> None:
     assert not list(demo_run.glob(".staging-*"))
 
 
-def test_demo_recovers_planted_segments_with_ari_at_least_0_9(demo_run: Path) -> None:
+def test_demo_recovers_planted_segments_with_ari_at_least_0_95(demo_run: Path) -> None:
+    # the foundation asks for 0.9 at default settings; the segmenters are held to 0.95
     found = pd.read_csv(demo_run / "segments.csv", dtype={"customer_id": str})
     truth = pd.read_csv(demo_run / "data" / "truth.csv", dtype={"customer_id": str})
     assert list(truth.columns) == ["customer_id", "segment"]
     merged = found.merge(truth, on="customer_id", validate="one_to_one")
     assert len(merged) == len(truth) == 20_000
     ari = adjusted_rand_score(merged["segment"], merged["segment_id"])
-    assert ari >= 0.9, ari
+    assert ari >= 0.95, ari
 
 
 def test_segments_file_has_ids_and_names(demo_run: Path) -> None:
