@@ -439,21 +439,3 @@ def _rebuild(doc: dict[str, Any], path: Path) -> SegmentModel:
 
 def _get(data: Any, key: str) -> Any:
     return data.get(key) if isinstance(data, dict) else None
-
-
-def fit_typing_tool(
-    features: pd.DataFrame, labels: np.ndarray, *, seed: int, max_rows: int = 5000
-) -> Any:
-    """A small typing tool (at most 4 golden questions, depth 3) that reproduces ``labels``.
-
-    Fitted on a seeded sample of at most ``max_rows`` customers: the rules need few rows, and
-    the model stays quick to build on large bases.
-    """
-    from segmint.profile._typing_tool import TypingTool
-
-    labels = np.asarray(labels)
-    if len(features) > max_rows:
-        rows = np.sort(np.random.default_rng(seed).choice(len(features), max_rows, replace=False))
-        features, labels = features.iloc[rows], labels[rows]
-    tool = TypingTool(3, max_vars=4, cv=3, random_state=seed)
-    return tool.fit(features.reset_index(drop=True), labels)

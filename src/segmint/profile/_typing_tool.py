@@ -32,7 +32,7 @@ from sklearn.utils.validation import (
 )
 
 from segmint._logging import logger
-from segmint.exceptions import ConfigError, InputError, ModelError
+from segmint.exceptions import ConfigError, InputError, ModelError, SegmintError
 
 __all__ = ["TypingTool"]
 
@@ -1101,3 +1101,29 @@ class TypingTool(ClassifierMixin, BaseEstimator):
 
 def _subset(values: Mapping[str, np.ndarray], rows: np.ndarray) -> dict[str, np.ndarray]:
     return {name: arr[rows] for name, arr in values.items()}
+
+
+GOLDEN_SAMPLE = 5000
+
+
+def fit_typing_tool(
+    features: pd.DataFrame, labels: np.ndarray, *, seed: int, max_rows: int = GOLDEN_SAMPLE
+) -> TypingTool | None:
+    """The typing tool of a run: at most 4 golden questions, depth 3.
+
+    Fitted on a seeded sample of at most ``max_rows`` customers (the rules need few rows and
+    the run stays quick on large bases). Returns ``None`` when there is nothing to type
+    (one segment) or the features have gaps the tree cannot route.
+    """
+    X = features.reset_index(drop=True)
+    labels = np.asarray(labels)
+    if len(X) > max_rows:
+        rows = np.sort(np.random.default_rng(seed).choice(len(X), max_rows, replace=False))
+        X, labels = X.iloc[rows].reset_index(drop=True), labels[rows]
+    if X.isna().any(axis=None) or len(np.unique(labels)) < 2:
+        return None
+    try:
+        return TypingTool(3, max_vars=4, cv=3, random_state=seed).fit(X, labels)
+    except SegmintError as exc:
+        logger.warning("typing tool not fitted: %s", exc)
+        return None

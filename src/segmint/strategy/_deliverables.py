@@ -29,13 +29,12 @@ from segmint.exceptions import SegmintError
 from segmint.profile._cards import PersonaCard, country_column, hemisphere, persona_cards
 from segmint.profile._names import name_segments
 from segmint.profile._profiles import SegmentProfiles, profile_segments
-from segmint.profile._typing_tool import TypingTool
+from segmint.profile._typing_tool import TypingTool, fit_typing_tool
 from segmint.strategy._playbook import Recommendation, recommend, segment_facts
 from segmint.strategy._prioritise import prioritise
 
 __all__ = ["Deliverables", "build_deliverables"]
 
-_TYPING_SAMPLE = 5000
 _IDENTITY_SKIP_SUFFIXES = ("_consent", "_date", "_at")
 _IDENTITY_SKIP = {"customer_id", "_row", "preferred_device", "device", "city"}
 
@@ -145,20 +144,8 @@ def _identity(customers: pd.DataFrame | None, ids: pd.Series) -> pd.DataFrame | 
 def _typing_tool(
     features: pd.DataFrame, names: Sequence[str], labels: np.ndarray, seed: int
 ) -> TypingTool | None:
-    """The golden questions of the segments: at most 4 variables, depth 3, on a seeded sample
-    of at most 5,000 customers (the same settings and sample as the model's typing tool, so
-    the cards and ``model.json`` show the same rules)."""
-    X = features[list(names)].reset_index(drop=True)
-    if len(X) > _TYPING_SAMPLE:
-        rows = np.sort(np.random.default_rng(seed).choice(len(X), _TYPING_SAMPLE, replace=False))
-        X, labels = X.iloc[rows].reset_index(drop=True), labels[rows]
-    if X.isna().any(axis=None) or len(np.unique(labels)) < 2:
-        return None
-    try:
-        return TypingTool(3, max_vars=4, cv=3, random_state=seed).fit(X, labels)
-    except SegmintError as exc:
-        logger.warning("typing tool not fitted: %s", exc)
-        return None
+    """The golden questions of the segments (the model's typing tool: one fit per run)."""
+    return fit_typing_tool(features[list(names)], labels, seed=seed)
 
 
 def _hemispheres(customers: pd.DataFrame | None, labels: np.ndarray) -> dict[int, dict[str, float]]:
