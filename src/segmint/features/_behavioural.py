@@ -53,11 +53,17 @@ EXACT_MONEY = "DECIMAL(38, 10)"
 MONEY_COLUMNS = ("amount", "discount", "cost", "cogs", "cost_of_goods", "margin", "gross_margin")
 
 
-def _exact_money(cols: set[str]) -> str:
-    """The select list of the transaction table with money columns as exact decimals."""
+def _exact_money(cols: set[str], has_order_id: bool, levels: dict[str, list[str]]) -> str:
+    """The transaction columns the features read, with money columns as exact decimals.
+
+    Only those columns are listed, so that new data with other extra columns (or without the
+    loader's ``_row``) is scored with the same definitions.
+    """
+    used = {"customer_id", "order_date", "amount", "discount", "quantity", *MONEY_COLUMNS}
+    used |= set(levels) | ({"order_id"} if has_order_id else set())
     return ", ".join(
         f"CAST({ident(c)} AS {EXACT_MONEY}) AS {ident(c)}" if c in MONEY_COLUMNS else ident(c)
-        for c in sorted(cols)
+        for c in sorted(cols & used)
     )
 
 
@@ -232,7 +238,8 @@ def transaction_blocks(
     ctes = (
         (
             "bh_tx",
-            f"SELECT {_exact_money(cols)}, {order_key} AS _order FROM $transactions "
+            f"SELECT {_exact_money(cols, has_order_id, levels)}, {order_key} AS _order "
+            "FROM $transactions "
             "WHERE order_date < $snapshot",
         ),
         (
