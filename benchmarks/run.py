@@ -34,6 +34,20 @@ print("BENCH-RESULT " + json.dumps({{"rows": rows, "process_wall_s": wall, "peak
 def cases() -> list[tuple[str, str, dict]]:
     """(module, function, keyword arguments) of every case, at full or quick sizes."""
     n = 20_000 if QUICK else 1_000_000
+    baselines = ("vectorised", "tutorial")
+    # bench_scale: per size baseline (two styles), segmint on DuckDB and on Spark, then the
+    # ratios; 20M transactions (~1M customers) runs DuckDB only, for its pipeline target
+    scale: list[tuple[str, str, dict]] = []
+    for size in [100_000, 200_000] if QUICK else [1_000_000, 10_000_000, 20_000_000, 50_000_000]:
+        args = {"n_transactions": size, "workdir": str(WORK)}
+        scale.append(("bench_scale", "generate", args))
+        if size != 20_000_000:
+            scale += [("bench_scale", "run_baseline", {**args, "style": s}) for s in baselines]
+        scale.append(("bench_scale", "run_segmint", {**args, "engine": "duckdb"}))
+        if size != 20_000_000:
+            scale.append(("bench_scale", "run_segmint", {**args, "engine": "spark"}))
+    sizes = sorted({c[2]["n_transactions"] for c in scale})
+    scale.append(("bench_scale", "summarise", {"sizes": sizes, "workdir": str(WORK)}))
     return [
         ("bench_segment", "run_segmint", {"n_customers": n}),
         ("bench_segment", "run_baseline", {"n_customers": n}),
@@ -44,6 +58,7 @@ def cases() -> list[tuple[str, str, dict]]:
             {"sizes": [200_000 if QUICK else 20_000_000], "workdir": str(WORK / "ingest")},
         ),
         ("bench_api", "run", {"n_requests": 200 if QUICK else 2000}),
+        *scale,
     ]
 
 

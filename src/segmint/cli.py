@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from segmint import __version__
-from segmint.exceptions import SegmintError
+from segmint.exceptions import ConfigError, SegmintError
 
 app = typer.Typer(
     name="segmint",
@@ -81,7 +81,7 @@ def _run_with_progress(job: Callable[[Callable[[str], None]], Any], stages: list
     return result
 
 
-STAGES = ["ingest", "features", "segment", "profile", "report", "outputs"]
+STAGES = ["ingest", "features", "segment", "profile", "evaluate", "report", "outputs"]
 
 
 def _summary(result: Any, started: float) -> None:
@@ -165,6 +165,20 @@ def run(
     config: Annotated[Path | None, typer.Option(help="segmint.yaml with settings.")] = None,
     k: Annotated[int | None, typer.Option(help="Force this number of segments.", min=1)] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed (overrides the config).")] = None,
+    method: Annotated[
+        str | None,
+        typer.Option(
+            help="Segmentation method: auto, kmeans, gmm, mixed, lca, rules, rfm or ensemble "
+            "(overrides the config)."
+        ),
+    ] = None,
+    engine: Annotated[
+        str | None,
+        typer.Option(
+            help="Engine: duckdb (default) or spark (settings under spark: in the config; "
+            "needs pip install 'segmint[spark]'). Overrides the config."
+        ),
+    ] = None,
 ) -> None:
     """Segment the customers in a transaction log and write the report and outputs to OUT."""
     from segmint.config import load_config
@@ -176,6 +190,18 @@ def run(
         settings.segmentation.k = k
     if seed is not None:
         settings.seed = seed
+    if method is not None:
+        from segmint.segmenters._factory import METHODS
+
+        if method not in METHODS:
+            raise ConfigError(
+                f"Unknown --method '{method}'.", hint=f"Choose one of {', '.join(METHODS)}."
+            )
+        settings.segmentation.method = method
+    if engine is not None:
+        if engine not in ("duckdb", "spark"):
+            raise ConfigError(f"Unknown --engine '{engine}'.", hint="Choose duckdb or spark.")
+        settings.engine = engine  # type: ignore[assignment]
     result = _run_with_progress(
         lambda progress: run_segmentation(
             transactions, out, customers=customers, config=settings, progress=progress
@@ -188,13 +214,547 @@ def run(
 # Commands by area. Each area adds its commands below its own marker, nowhere else.
 # --- commands: data in (io) ---
 
+
+@app.command("inspect")
+def inspect_command(
+    source: Annotated[
+        str, typer.Argument(help="File (CSV, TSV, text, Parquet, xlsx, JSON, sav) or DB URL.")
+    ],
+    role: Annotated[
+        str | None,
+        typer.Option(help="transactions, customers, events, survey, accounts or contacts."),
+    ] = None,
+    config: Annotated[Path | None, typer.Option(help="segmint.yaml (column mapping).")] = None,
+    sheet: Annotated[str | None, typer.Option(help="Excel sheet name or number.")] = None,
+    encoding: Annotated[str | None, typer.Option(help="Text encoding (default: detect).")] = None,
+    delimiter: Annotated[str | None, typer.Option(help="Field delimiter (default: sniff).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Show how segmint reads SOURCE: format, columns, role, mapping and problems per reason.
+
+    Nothing is written: the rows are validated in memory exactly as a run would. Exits with 2
+    when the source cannot be read, or cannot be used in its role (the error line says why).
+    """
+    import json
+
+    from segmint.config import load_config
+    from segmint.io import inspect_source
+
+    settings = load_config(config)
+    result = inspect_source(
+        source,
+        role=role,
+        mapping=settings.mapping.model_dump(),
+        sheet=sheet,
+        encoding=encoding or settings.io.encoding,
+        delimiter=delimiter or settings.io.delimiter,
+        date_formats=settings.io.date_formats,
+    )
+    if as_json:
+        print(json.dumps(result, indent=2, default=str))
+    else:
+        _print_inspection(result)
+    if result.get("error"):  # the source cannot be used in this role: one error line, exit 2
+        from segmint.exceptions import InputError
+
+        raise InputError(result["error"], hint=result.get("hint"))
+
+
+def _print_inspection(result: dict[str, Any]) -> None:
+    shown = {
+        **result,
+        "delimiter": {"\t": "tab", " ": "whitespace"}.get(
+            result.get("delimiter") or "", result.get("delimiter")
+        ),
+    }
+    read = ", ".join(
+        f"{k} {shown[k]}"
+        for k in ("format", "encoding", "delimiter", "sheet")
+        if shown.get(k) not in (None, "")
+    )
+    out_console.print(
+        f"[bold]{result['source']}[/bold]: {read}; header {result['header']}; "
+        f"{result['rows']:,} rows",
+        highlight=False,
+    )
+    for note in result.get("notes", []):
+        out_console.print(f"note: {note}", highlight=False)
+    mapped = {m["column"]: (f, m) for f, m in result.get("mapping", {}).items()}
+    columns = Table(title="Columns")
+    for name in ("column", "type", "non-empty", "empty", "distinct", "mapped to", "confidence"):
+        columns.add_column(name, justify="right" if name in ("non-empty", "empty") else "left")
+    for col in result["columns"]:
+        field, match = mapped.get(col["name"], ("", {}))
+        columns.add_row(
+            col["name"] + (f" ({col['label']})" if col.get("label") else ""),
+            col["type"] + (f" {col['date_format']}" if col.get("date_format") else ""),
+            f"{col['non_empty']:,}",
+            f"{col['empty']:,}",
+            f"{col['distinct']:,}",
+            field,
+            f"{match['confidence']:.1f} {match['source']}" if match else "",
+        )
+    out_console.print(columns)
+    scores = ", ".join(f"{r} {s:g}" for r, s in sorted(result["role_scores"].items()))
+    out_console.print(
+        f"role: [bold]{result['role']}[/bold] ({result['role_source']}; scores: {scores or '–'})",
+        highlight=False,
+    )
+    if result.get("missing_required"):
+        out_console.print(f"missing required fields: {', '.join(result['missing_required'])}")
+    problems = result.get("problems")
+    if problems:
+        table = Table(
+            title=f"Rows: read {problems['read']:,} = used {problems['used']:,} "
+            f"+ quarantined {problems['quarantined']:,}"
+        )
+        table.add_column("reason")
+        table.add_column("rows", justify="right")
+        table.add_column("first rows")
+        first = problems.get("first_rows", {})
+        for reason, n in problems["quarantined_by_reason"].items():
+            table.add_row(reason, f"{n:,}", ", ".join(str(r) for r in first.get(reason, [])))
+        for reason, n in problems.get("flagged", {}).items():
+            table.add_row(f"{reason} (kept, flagged)", f"{n:,}", "")
+        if problems.get("possible_duplicates"):
+            table.add_row("identical rows (kept)", f"{problems['possible_duplicates']:,}", "")
+        out_console.print(table)
+    if result.get("date_format"):
+        out_console.print(f"dates read as {result['date_format']}", highlight=False)
+    for warning in result.get("warnings", []):
+        out_console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
+
+
 # --- commands: bases and CLV (features) ---
+
+
+@app.command()
+def clv(
+    transactions: Annotated[Path, typer.Option(help="Transaction log: CSV, TSV, text or Parquet.")],
+    calibration_end: Annotated[
+        str, typer.Option("--calibration-end", help="Last day of the calibration period.")
+    ],
+    observation_end: Annotated[
+        str | None,
+        typer.Option("--observation-end", help="Last day of the holdout period (optional)."),
+    ] = None,
+    config: Annotated[Path | None, typer.Option(help="segmint.yaml (column mapping).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Fit BG/NBD and Gamma-Gamma to a transaction log; compare with a holdout period."""
+    import json
+
+    from segmint.config import load_config
+    from segmint.features import clv_report_from_file
+
+    settings = load_config(config)
+    report = clv_report_from_file(
+        transactions,
+        calibration_end=calibration_end,
+        observation_end=observation_end,
+        mapping=settings.mapping.transactions,
+    )
+    if as_json:
+        print(json.dumps(report, indent=2))
+        return
+    bg, gg = report["bgnbd"], report["gamma_gamma"]
+    out_console.print(
+        f"{report['n_customers']:,} customers, {report['n_repeat_buyers']:,} repeat buyers; "
+        f"calibration to {report['calibration_end']}"
+    )
+    table = Table(title="CLV models")
+    table.add_column("model")
+    table.add_column("parameters")
+    table.add_column("log-likelihood", justify="right")
+    for name, fit in (("BG/NBD", bg), ("Gamma-Gamma", gg)):
+        params = ", ".join(f"{k}={v:.4g}" for k, v in fit["params"].items())
+        table.add_row(name, params, f"{fit['log_likelihood']:.1f}")
+    out_console.print(table)
+    if "holdout" in report:
+        hold = report["holdout"]
+        out_console.print(
+            f"holdout to {report['observation_end']}: expected {hold['expected_total']:.1f} "
+            f"repeat purchases, actual {hold['actual_total']:.0f}"
+        )
+
 
 # --- commands: segmenters and typing tool ---
 
+
+@app.command("typing-tool")
+def typing_tool(
+    model: Annotated[Path, typer.Option(help="model.json of a run, or its output folder.")],
+    max_vars: Annotated[
+        int, typer.Option(help="Most variables the rules may use (golden questions).", min=1)
+    ] = 3,
+    max_depth: Annotated[int, typer.Option(help="Depth of the decision tree.", min=1)] = 3,
+    out: Annotated[
+        Path | None, typer.Option(help="Folder for typing_tool.sql/.json (default: the run's).")
+    ] = None,
+) -> None:
+    """Derive the shortest rule set that reproduces a run's segments ("how to recognise them").
+
+    Fits a shallow decision tree on the run's features.parquet and segments.parquet, writes
+    typing_tool.sql (a CASE WHEN query that runs in DuckDB and PostgreSQL) and typing_tool.json,
+    and prints the accuracy against the number of variables used.
+    """
+    import pandas as pd
+
+    from segmint.activate import OutputFolder
+    from segmint.exceptions import InputError
+    from segmint.profile._typing_tool import TypingTool
+
+    run_dir = model.parent if model.suffix == ".json" else model
+    needed = [run_dir / "features.parquet", run_dir / "segments.parquet", run_dir / "model.json"]
+    missing = [p.name for p in needed if not p.is_file()]
+    if missing:
+        raise InputError(
+            f"{run_dir}: not a complete segmint run folder (missing {', '.join(missing)}).",
+            hint="Point --model at the model.json written by 'segmint run' or 'segmint demo'.",
+        )
+    import json
+
+    seed = int(json.loads((run_dir / "run.json").read_text()).get("config", {}).get("seed", 0))
+    features = pd.read_parquet(needed[0])
+    segments = pd.read_parquet(needed[1])
+    table = features.merge(segments[["customer_id", "segment_id"]], on="customer_id")
+    columns = [c for c in features.columns if c != "customer_id"]
+    tool = TypingTool(max_depth, max_vars=max_vars, random_state=seed).fit(
+        table[columns], table["segment_id"].to_numpy()
+    )
+    overall = float((tool.predict(table[columns]) == table["segment_id"].to_numpy()).mean())
+    with OutputFolder(out or run_dir) as folder:
+        folder.write_text("typing_tool.sql", tool.to_sql(table="features", id_col="customer_id"))
+        folder.write_json(
+            "typing_tool.json",
+            {
+                **tool.to_dict(),
+                "accuracy_held_out": float(tool.accuracy_),
+                "accuracy_all_customers": overall,
+                "curve": tool.curve_.to_dict(orient="records"),
+            },
+        )
+        written = folder.commit()
+    curve = Table(title="Golden questions: accuracy by number of variables")
+    for column in ("variables", "added", "cross-validated", "held-out"):
+        curve.add_column(column, justify="left" if column == "added" else "right")
+    for row in tool.curve_.itertuples():
+        curve.add_row(
+            str(row.n_vars), str(row.variable), f"{row.cv_accuracy:.3f}", f"{row.accuracy:.3f}"
+        )
+    out_console.print(curve)
+    out_console.print(
+        f"Variables used: {', '.join(tool.variables_)}. Accuracy: {tool.accuracy_:.3f} on held-out "
+        f"customers, {overall:.3f} on all {len(table):,} customers."
+    )
+    out_console.print("Wrote " + ", ".join(str(p) for p in written))
+
+
 # --- commands: deliverables (evaluate, profile, strategy) ---
 
+
+@app.command("sample-size")
+def sample_size(
+    segments: Annotated[int, typer.Option("--segments", help="Number of segments (K).", min=1)],
+    min_share: Annotated[
+        float, typer.Option("--min-share", help="Share of the smallest segment (S), e.g. 0.1.")
+    ],
+    moe: Annotated[
+        float, typer.Option("--moe", help="Margin of error for a proportion (E), e.g. 0.05.")
+    ] = 0.05,
+    confidence: Annotated[
+        float, typer.Option("--confidence", help="Confidence level (C), e.g. 0.95.")
+    ] = 0.95,
+    variables: Annotated[
+        int | None,
+        typer.Option("--variables", help="Segmentation variables (V), for the 70·V rule."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the plan as JSON.")] = False,
+) -> None:
+    """Respondents a segmentation survey needs so that the smallest segment can be read.
+
+    n per segment = z²·p(1−p)/E² with p = 0.5, total = n / S; with --variables, also the
+    clustering rule of thumb of Dolnicar et al. (2014): at least 70 respondents per variable.
+    """
+    import json
+
+    from segmint.strategy._sample_size import survey_sample_size
+
+    plan = survey_sample_size(segments, min_share, moe, confidence, variables)
+    if as_json:
+        print(json.dumps(plan.to_dict(), indent=2, ensure_ascii=False))
+        return
+    for line in plan.reasoning:
+        out_console.print(line, markup=False, highlight=False, soft_wrap=True)
+
+
 # --- commands: activation and monitoring ---
+
+
+def _print_frame(frame: Any, title: str) -> None:
+    table = Table(title=title)
+    for column in frame.columns:
+        table.add_column(str(column))
+    for row in frame.itertuples(index=False):
+        table.add_row(*[f"{v:.4g}" if isinstance(v, float) else str(v) for v in row])
+    out_console.print(table)
+
+
+def _segment_list(text: str | None) -> list[int] | None:
+    from segmint.exceptions import ConfigError
+
+    if not text:
+        return None
+    try:
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise ConfigError(
+            f"--segments {text!r} is not a list of segment ids.", hint="e.g. --segments 0,2"
+        ) from None
+
+
+@app.command()
+def export(
+    run: Annotated[Path, typer.Option("--run", help="Run folder (from `segmint run`).")],
+    channel: Annotated[str, typer.Option(help="email, sms, app or all.")] = "email",
+    segments: Annotated[str | None, typer.Option(help="Segment ids, e.g. 0,2.")] = None,
+    to: Annotated[
+        str | None,
+        typer.Option(
+            "--to",
+            help="FILE.csv, FILE.parquet, duckdb:///path.duckdb#table or "
+            "postgresql://user@host:port/db#table (default: RUN/audience_CHANNEL.csv).",
+        ),
+    ] = None,
+    customers: Annotated[
+        Path | None, typer.Option(help="Customer table with consent (default: the run's).")
+    ] = None,
+) -> None:
+    """Export per-segment audiences of customers with the channel's consent, atomically."""
+    from segmint.activate._exports import export_audiences
+
+    result = export_audiences(
+        run, channel, segments=_segment_list(segments), to=to, customers=customers
+    )
+    _print_frame(result.counts(), f"Audience: {result.n_exported:,} rows")
+    if len(result.excluded):
+        _print_frame(result.excluded, "Excluded (per segment, channel and reason)")
+    for ch, why in result.skipped_channels.items():
+        console.print(f"[yellow]channel {ch} skipped:[/yellow] {why}")
+    out_console.print(f"Written to {result.target}")
+
+
+@app.command()
+def score(
+    model: Annotated[Path, typer.Option(help="Run folder or model.json.")],
+    input: Annotated[Path, typer.Option("--input", help="Transactions of the customers.")],
+    out: Annotated[Path, typer.Option(help="Output .csv or .parquet.")],
+    customers: Annotated[Path | None, typer.Option(help="Only (and all) these customers.")] = None,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="Snapshot date (default: the model's).")
+    ] = None,
+    engine: Annotated[
+        str, typer.Option(help="duckdb, or spark (local[*]; pip install 'segmint[spark]').")
+    ] = "duckdb",
+) -> None:
+    """Assign new customers to the segments of a saved model (batch)."""
+    from segmint.activate._model import load_model
+    from segmint.activate._scoring import score as score_customers
+    from segmint.activate._scoring import write_frame
+
+    started = time.perf_counter()
+    loaded = load_model(model)
+    if engine == "spark":
+        from segmint.engines import score_file_spark
+
+        scored = score_file_spark(loaded, input, customers, as_of=_date(as_of))
+    elif engine == "duckdb":
+        scored = score_customers(loaded, input, customers, as_of=_date(as_of))
+    else:
+        raise ConfigError(f"Unknown --engine '{engine}'.", hint="Choose duckdb or spark.")
+    write_frame(scored, out)
+    counts = scored["segment_name"].value_counts()
+    out_console.print(
+        f"Scored {len(scored):,} customers into {out} in {time.perf_counter() - started:.1f}s"
+    )
+    for name, n in counts.items():
+        out_console.print(f"  {name}: {n:,}")
+
+
+def _date(text: str | None) -> Any:
+    from datetime import date
+
+    from segmint.exceptions import ConfigError
+
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ConfigError(f"{text!r} is not a date.", hint="Use YYYY-MM-DD.") from None
+
+
+@app.command()
+def serve(
+    model: Annotated[Path, typer.Option(help="Run folder or model.json.")],
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.", min=1, max=65535)] = 8000,
+    token_env: Annotated[
+        str, typer.Option(help="Environment variable holding the bearer token.")
+    ] = "SEGMINT_TOKEN",
+) -> None:
+    """Serve the model over HTTP: POST /v1/score, GET /v1/segments, /healthz, /docs."""
+    import os
+
+    from segmint.activate._service import serve as run_service
+    from segmint.exceptions import ConfigError
+
+    token = os.environ.get(token_env, "")
+    if not token:
+        raise ConfigError(
+            f"The environment variable {token_env} holding the bearer token is not set.",
+            hint=f"export {token_env}=<a long random secret>",
+        )
+    console.print(f"Serving {model} on http://{host}:{port} (docs at /docs)")
+    run_service(model, token=token, host=host, port=port)
+
+
+@app.command()
+def history(
+    store: Annotated[Path, typer.Option(help="Run folder or its segmint.duckdb.")],
+    json_out: Annotated[bool, typer.Option("--json", help="Print JSON instead.")] = False,
+) -> None:
+    """List the runs recorded in a run store, newest first."""
+    from segmint.activate._outputs import dumps
+    from segmint.exceptions import InputError
+    from segmint.monitor import STORE_NAME, list_runs
+
+    path = store / STORE_NAME if store.is_dir() else store
+    if not path.exists():
+        raise InputError(f"{path}: run store not found.", hint="Pass the folder of a run.")
+    runs = list_runs(path)
+    if json_out:
+        print(dumps(runs.to_dict(orient="records")))
+        return
+    table = Table(title=f"{len(runs)} run(s) in {path}")
+    for column in ("run_id", "created_at", "snapshot_date", "customers", "segments", "method"):
+        table.add_column(column)
+    for r in runs.itertuples():
+        table.add_row(
+            r.run_id,
+            str(r.created_at)[:19],
+            str(r.snapshot_date),
+            f"{r.n_customers:,}",
+            str(r.n_segments),
+            str(r.method),
+        )
+    out_console.print(table)
+
+
+@app.command()
+def monitor(
+    baseline: Annotated[str | None, typer.Option(help="Baseline run id or run folder.")] = None,
+    current: Annotated[str | None, typer.Option(help="Current run id or run folder.")] = None,
+    store: Annotated[Path | None, typer.Option(help="Run store (folder) for run ids.")] = None,
+    model: Annotated[Path | None, typer.Option(help="Model (run folder) to check.")] = None,
+    input: Annotated[Path | None, typer.Option("--input", help="New transactions.")] = None,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Snapshot of new data.")] = None,
+    config: Annotated[Path | None, typer.Option(help="segmint.yaml (monitoring:).")] = None,
+    html: Annotated[Path | None, typer.Option(help="Write monitor.html here.")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print JSON instead.")] = False,
+) -> None:
+    """Compare a baseline with a current run (or new data): migration, drift, verdict."""
+    from segmint.activate._outputs import dumps
+    from segmint.activate._scoring import write_text_atomic
+    from segmint.config import load_config
+    from segmint.exceptions import ConfigError
+    from segmint.monitor import monitor_model, monitor_runs
+    from segmint.monitor._report import render_monitor
+
+    settings = load_config(config).monitoring
+    if model is not None and input is not None:
+        result = monitor_model(model, input, as_of=_date(as_of), config=settings)
+    elif baseline is not None and current is not None:
+        result = monitor_runs(baseline, current, store=store, config=settings)
+    else:
+        raise ConfigError(
+            "Nothing to compare.",
+            hint="Use --baseline RUN --current RUN [--store DIR], or --model DIR --input FILE.",
+        )
+    if html is not None:
+        write_text_atomic(html, render_monitor(result))
+    if json_out:
+        print(dumps(result.to_dict()))
+    else:
+        colour = {"OK": "green", "WATCH": "yellow", "REVALIDATE": "red"}[result.verdict]
+        out_console.print(f"[bold {colour}]{result.verdict}[/bold {colour}]")
+        out_console.print(result.summary_text(), highlight=False)
+        if result.migration is not None:
+            _print_frame(
+                result.migration["counts"].reset_index(),
+                "Migration (rows: baseline segment, columns: current segment)",
+            )
+
+
+@app.command()
+def impact(
+    model: Annotated[Path, typer.Option(help="Run folder (segments and typing tool).")],
+    campaign: Annotated[
+        Path | None, typer.Option(help="Campaign: customer_id, group, outcome.")
+    ] = None,
+    waves: Annotated[Path | None, typer.Option(help="Brand-tracking survey waves.")] = None,
+    bootstrap: Annotated[bool, typer.Option(help="Bootstrap intervals.")] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="Print JSON instead.")] = False,
+) -> None:
+    """Campaign uplift per segment, and brand metrics by segment across survey waves."""
+    import pandas as pd
+
+    from segmint.activate._model import load_model
+    from segmint.activate._outputs import dumps
+    from segmint.exceptions import ConfigError, InputError
+    from segmint.monitor._impact import brand_by_segment, campaign_uplift
+
+    if campaign is None and waves is None:
+        raise ConfigError("Nothing to measure.", hint="Give --campaign FILE and/or --waves FILE.")
+    loaded = load_model(model)
+    report: dict[str, Any] = {}
+
+    def read(path: Path) -> pd.DataFrame:
+        if not path.is_file():
+            raise InputError(f"{path}: file not found.", hint="Check the path.")
+        if path.suffix.lower() == ".parquet":
+            return pd.read_parquet(path)
+        return pd.read_csv(path, sep=None, engine="python")
+
+    if campaign is not None:
+        data = read(campaign)
+        if "segment_id" in data.columns:
+            segs = data[["customer_id", "segment_id"]].assign(
+                segment_name=lambda d: d["segment_id"].map(loaded.names)
+            )
+            data = data.drop(columns=["segment_id"])
+        elif loaded.run_dir is not None:
+            segs = pd.read_parquet(loaded.run_dir / "segments.parquet")
+        else:
+            raise InputError(
+                "The campaign has no segment_id and the model has no run folder.",
+                hint="Pass the run folder as --model.",
+            )
+        uplift = campaign_uplift(data, segs, method="bootstrap" if bootstrap else "normal")
+        report["uplift"] = uplift.to_dict(orient="records")
+        if not json_out:
+            _print_frame(uplift.drop(columns=["method"]), "Campaign uplift by segment")
+    if waves is not None:
+        levels, changes = brand_by_segment(
+            read(waves), typing_tool=loaded.typing_tool, names=loaded.names
+        )
+        report["brand_levels"] = levels.to_dict(orient="records")
+        report["brand_changes"] = changes.to_dict(orient="records")
+        if not json_out:
+            _print_frame(changes, "Brand metrics: change between waves (Holm-adjusted)")
+    if json_out:
+        print(dumps(report))
+
 
 # --- end of commands ---
 

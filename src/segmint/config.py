@@ -24,14 +24,23 @@ import hashlib
 import json
 from datetime import date
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from segmint.exceptions import ConfigError
 
-Basis = Literal["behavioural", "value"]
+Basis = Literal[
+    "demographic",
+    "geographic",
+    "psychographic",
+    "behavioural",
+    "technographic",
+    "needs",
+    "value",
+    "firmographic",
+]
 
 
 class _Strict(BaseModel):
@@ -43,12 +52,57 @@ class MappingConfig(_Strict):
 
     transactions: dict[str, str] = Field(default_factory=dict)
     customers: dict[str, str] = Field(default_factory=dict)
+    events: dict[str, str] = Field(default_factory=dict)
+    survey: dict[str, str] = Field(default_factory=dict)
+    accounts: dict[str, str] = Field(default_factory=dict)
+    contacts: dict[str, str] = Field(default_factory=dict)
+
+
+class IOConfig(_Strict):
+    """How sources are read and validated (``segmint.io``).
+
+    ``date_formats``: strptime format per role (``{transactions: "%d.%m.%Y"}``) where the data
+    cannot tell day-first from month-first. ``outliers``: amounts beyond ``outlier_factor`` ×
+    the median absolute amount are kept and flagged (``flag``) or quarantined. ``encoding`` and
+    ``delimiter`` override detection for every text source; ``memory_limit`` caps DuckDB's
+    memory while ingesting (e.g. ``"2GB"``; larger data spill to the temp folder).
+    """
+
+    date_formats: dict[str, str] = Field(default_factory=dict)
+    outliers: Literal["flag", "quarantine"] = "flag"
+    outlier_factor: float = Field(default=1000.0, gt=1.0)
+    encoding: str | None = None
+    delimiter: str | None = None
+    memory_limit: str | None = None
+
+
+class RuleConfig(_Strict):
+    """One rule of ``method: rules``: customers matching ``when`` (SQL) join segment ``name``."""
+
+    name: str = Field(min_length=1)
+    when: str = Field(min_length=1)
+
+
+class RFMConfig(_Strict):
+    """``method: rfm``: named segments as score patterns, and optional cut points."""
+
+    segments: dict[str, Any] | None = None
+    bins: dict[str, list[float]] | None = None
 
 
 class SegmentationConfig(_Strict):
-    """How segments are found."""
+    """How segments are found.
 
-    method: Literal["kmeans"] = "kmeans"
+    ``method``: ``auto`` (k-means for numeric features, k-prototypes when categorical features
+    are chosen, latent classes for survey answers alone), ``kmeans``, ``gmm``, ``mixed``,
+    ``lca``, ``rules``, ``rfm`` or ``ensemble``.
+    """
+
+    method: Literal["auto", "kmeans", "gmm", "mixed", "lca", "rules", "rfm", "ensemble"] = "auto"
+    rules: list[RuleConfig] = Field(default_factory=list)
+    default_segment: str = "Other"
+    rfm: RFMConfig = Field(default_factory=RFMConfig)
+    stability_resamples: int = Field(default=20, ge=0, le=500)
     k: int | None = Field(default=None, ge=1, le=50)
     k_min: int = Field(default=2, ge=2, le=50)
     k_max: int = Field(default=8, ge=2, le=50)
@@ -62,10 +116,144 @@ class SegmentationConfig(_Strict):
         return self
 
 
+class FeaturesConfig(_Strict):
+    """Settings of the feature bases (see ``segmint.features.FeatureOptions``)."""
+
+    clv: bool = True
+    clv_horizon_weeks: float = Field(default=52.0, gt=0, le=520)
+    clv_annual_discount_rate: float = Field(default=0.10, ge=0.0, le=1.0)
+    correlation_threshold: float | None = Field(default=0.95, gt=0.0, le=1.0)
+    n_factors: dict[str, int] = Field(default_factory=dict)
+    survey_items: dict[str, list[str]] = Field(default_factory=dict)
+
+
 class ReportConfig(_Strict):
     """What the HTML report shows."""
 
     title: str = "Customer segments"
+
+
+Criterion = Literal["measurable", "substantial", "reachable", "stable", "distinct", "actionable"]
+
+
+class ScorecardConfig(_Strict):
+    """Thresholds of the validity scorecard: a figure at or above ``*_pass`` passes, at or above
+    ``*_warn`` warns, below fails (Jaccard thresholds after Hennig 2007; effect sizes after Cohen
+    1988: d 0.2 small / 0.5 medium, Cramér's V 0.1 small / 0.3 medium)."""
+
+    measurable_pass: float = Field(default=0.95, ge=0.0, le=1.0)
+    measurable_warn: float = Field(default=0.80, ge=0.0, le=1.0)
+    substantial_pass: float = Field(default=0.05, ge=0.0, le=1.0)
+    substantial_warn: float = Field(default=0.02, ge=0.0, le=1.0)
+    min_customers: int = Field(default=100, ge=1)
+    reachable_pass: float = Field(default=0.60, ge=0.0, le=1.0)
+    reachable_warn: float = Field(default=0.30, ge=0.0, le=1.0)
+    app_user_min_share: float = Field(default=0.5, gt=0.0, le=1.0)
+    stable_pass: float = Field(default=0.85, ge=0.0, le=1.0)
+    stable_warn: float = Field(default=0.60, ge=0.0, le=1.0)
+    distinct_d_pass: float = Field(default=0.5, ge=0.0)
+    distinct_d_warn: float = Field(default=0.2, ge=0.0)
+    distinct_v_pass: float = Field(default=0.3, ge=0.0, le=1.0)
+    distinct_v_warn: float = Field(default=0.1, ge=0.0, le=1.0)
+    actionable_pass: float = Field(default=0.5, ge=0.0)
+    actionable_warn: float = Field(default=0.2, ge=0.0)
+    levers: list[str] = Field(
+        default_factory=lambda: [
+            "share_channel_",
+            "share_category_",
+            "discount_share",
+            "email_consent",
+            "sms_consent",
+        ],
+        description="Attributes (or name prefixes) a marketer can change.",
+    )
+    alpha: float = Field(default=0.05, gt=0.0, lt=1.0)
+    correction: Literal["bh", "holm"] = "bh"
+
+
+class LiftConfig(_Strict):
+    """Out-of-time lift: features as of ``cutoff_date`` (default: snapshot minus the horizon),
+    outcomes over the ``horizon_days`` after it."""
+
+    horizon_days: int = Field(default=180, ge=7, le=3660)
+    cutoff_date: date | None = None
+    primary_outcome: Literal["revenue", "orders", "repeat_purchase", "retained"] = "revenue"
+
+
+class EvaluationConfig(_Strict):
+    """Validity scorecard and out-of-time lift."""
+
+    scorecard: ScorecardConfig = Field(default_factory=ScorecardConfig)
+    lift: LiftConfig = Field(default_factory=LiftConfig)
+
+
+class AttractivenessWeights(_Strict):
+    """Exponents of attractiveness = potential^a × reachability^b × relevance^c."""
+
+    potential: float = Field(default=1.0, ge=0.0, le=5.0)
+    reachability: float = Field(default=1.0, ge=0.0, le=5.0)
+    relevance: float = Field(default=1.0, ge=0.0, le=5.0)
+
+
+class StrategyConfig(_Strict):
+    """Prioritisation: objectives (relative weights), attractiveness weights, knock-outs."""
+
+    objectives: dict[Literal["retention", "growth", "value"], float] = Field(
+        default_factory=lambda: {"retention": 0.5, "growth": 0.3, "value": 0.2}
+    )
+    weights: AttractivenessWeights = Field(default_factory=AttractivenessWeights)
+    knockouts: list[Criterion] = Field(default_factory=lambda: ["substantial", "reachable"])
+    growth_cap: float = Field(default=3.0, ge=1.0, le=100.0)
+
+    @model_validator(mode="after")
+    def _objectives(self) -> StrategyConfig:
+        if any(w < 0 for w in self.objectives.values()) or not sum(self.objectives.values()) > 0:
+            raise ValueError("objectives need non-negative weights with a positive sum")
+        return self
+
+
+class MonitoringConfig(_Strict):
+    """Thresholds of the monitoring verdict (OK / WATCH / REVALIDATE): a figure at or above
+    ``*_watch`` gives WATCH, at or above ``*_revalidate`` REVALIDATE. PSI 0.10 / 0.25 are the
+    customary credit-scoring cut-offs (Siddiqi 2006); share changes are absolute (0.05 = five
+    percentage points); centre drift is in baseline standard deviations; typing-tool decay is the
+    drop in accuracy against the model's own assignment."""
+
+    psi_watch: float = Field(default=0.10, gt=0.0)
+    psi_revalidate: float = Field(default=0.25, gt=0.0)
+    psi_bins: int = Field(default=10, ge=2, le=50)
+    share_watch: float = Field(default=0.05, gt=0.0, le=1.0)
+    share_revalidate: float = Field(default=0.10, gt=0.0, le=1.0)
+    centre_watch: float = Field(default=0.5, gt=0.0)
+    centre_revalidate: float = Field(default=1.0, gt=0.0)
+    typing_watch: float = Field(default=0.05, gt=0.0, le=1.0)
+    typing_revalidate: float = Field(default=0.10, gt=0.0, le=1.0)
+    min_stay_rate: float | None = Field(default=None, ge=0.0, le=1.0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> MonitoringConfig:
+        for name in ("psi", "share", "centre", "typing"):
+            watch, revalidate = getattr(self, f"{name}_watch"), getattr(self, f"{name}_revalidate")
+            if revalidate < watch:
+                raise ValueError(
+                    f"{name}_revalidate ({revalidate}) must be >= {name}_watch ({watch})"
+                )
+        return self
+
+
+class SparkConfig(_Strict):
+    """The Spark engine (``engine: spark``; needs ``pip install 'segmint[spark]'``).
+
+    ``master``: ``local[2]``, ``spark://host:7077``, ``yarn``, ...; ``conf``: further Spark
+    settings (``{spark.driver.memory: 4g, spark.sql.shuffle.partitions: "64"}``). The model is
+    fitted on the driver, on the per-customer features pulled as Arrow: ``sample_customers``
+    limits them to a seeded random sample of that many customers (``null``: all of them).
+    """
+
+    master: str = "local[*]"
+    app_name: str = "segmint"
+    conf: dict[str, str] = Field(default_factory=dict)
+    sample_customers: int | None = Field(default=None, ge=100)
 
 
 class Config(_Strict):
@@ -78,6 +266,13 @@ class Config(_Strict):
     segmentation: SegmentationConfig = Field(default_factory=SegmentationConfig)
     names: dict[int, str] = Field(default_factory=dict)
     report: ReportConfig = Field(default_factory=ReportConfig)
+    features: FeaturesConfig = Field(default_factory=FeaturesConfig)
+    evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
+    strategy: StrategyConfig = Field(default_factory=StrategyConfig)
+    monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig)
+    io: IOConfig = Field(default_factory=IOConfig)
+    engine: Literal["duckdb", "spark"] = "duckdb"
+    spark: SparkConfig = Field(default_factory=SparkConfig)
 
     def fingerprint(self) -> str:
         """SHA-256 of the canonical JSON form: equal configs, equal hashes."""

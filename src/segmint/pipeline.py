@@ -21,31 +21,43 @@ import numpy as np
 import pandas as pd
 import sklearn
 
-from segmint import __version__
+from segmint import __version__, engines
 from segmint._logging import logger
 from segmint.activate import OutputFolder
+from segmint.activate._model import (
+    MODEL_NAME,
+    build_model_document,
+    save_model,
+    seal,
+)
 from segmint.config import Config
 from segmint.features._behavioural import build_features, plan_features
 from segmint.features._prepare import FeaturePreparer
 from segmint.io import (
     SourceAccount,
+    configure_connection,
     load_customers,
     load_transactions,
     map_columns,
     read_source,
 )
 from segmint.monitor import STORE_NAME, record_run
+from segmint.monitor._drift import feature_summary
 from segmint.profile._names import name_segments
 from segmint.profile._profiles import SegmentProfiles, profile_segments
 from segmint.report._html import build_content, render_report
-from segmint.segmenters._kmeans import KMeansSegmenter
-
-MODEL_FORMAT = "segmint-model"
-MODEL_FORMAT_VERSION = 1
-SELECTION_RULE = (
-    "k-means was fitted for every k in the range; the chosen k has the highest silhouette "
-    "among the k whose smallest segment holds at least the minimum segment share."
+from segmint.segmenters._factory import (
+    SegmenterSettings,
+    fit_segmenter,
+    method_input,
+    normalised_evidence,
+    resolve_method,
+    segment_names,
+    segment_stability,
+    selection_rule,
 )
+from segmint.strategy._deliverables import build_deliverables
+
 ID_RULE = (
     "0 is the largest segment, then by descending size (ties by centre); refits are matched to "
     "earlier ids by member overlap."
@@ -134,55 +146,103 @@ def run_segmentation(
         con.execute(f"SET temp_directory = '{folder.staging}'")
         accounting: list[SourceAccount] = []
         with timer.stage("ingest"):
-            known = None
-            if customers is not None:
-                raw_c = read_source(con, customers, "raw_customers")
-                matches = map_columns(
-                    raw_c.columns,
-                    "customers",
-                    explicit=config.mapping.customers,
-                    path=str(raw_c.path),
-                )
-                accounting.append(load_customers(con, raw_c, matches))
-                known = "customers"
-            raw_t = read_source(con, transactions, "raw_transactions")
-            matches = map_columns(
-                raw_t.columns,
-                "transactions",
-                explicit=config.mapping.transactions,
-                path=str(raw_t.path),
+            # bounded memory: beyond the limit DuckDB spills to the staging folder
+            configure_connection(
+                con, memory_limit=config.io.memory_limit or engines.default_memory_limit()
             )
-            accounting.append(load_transactions(con, raw_t, matches, known_customers=known))
-            fingerprints = [file_fingerprint(p) for p in inputs]
+            if config.engine == "spark":
+                spark_run = engines.SparkRun(config.spark, Path(folder.staging) / "spark")
+                accounting += spark_run.ingest(
+                    con, transactions, customers=customers, config=config
+                )
+                fingerprints = [engines.source_fingerprint(p) for p in inputs]
+            else:
+                known = None
+                if customers is not None:
+                    raw_c = read_source(con, customers, "raw_customers")
+                    matches = map_columns(
+                        raw_c.columns,
+                        "customers",
+                        explicit=config.mapping.customers,
+                        path=str(raw_c.path),
+                    )
+                    accounting.append(load_customers(con, raw_c, matches))
+                    known = "customers"
+                raw_t = read_source(con, transactions, "raw_transactions")
+                matches = map_columns(
+                    raw_t.columns,
+                    "transactions",
+                    explicit=config.mapping.transactions,
+                    path=str(raw_t.path),
+                )
+                accounting.append(load_transactions(con, raw_t, matches, known_customers=known))
+                fingerprints = [file_fingerprint(p) for p in inputs]
             data_fingerprint = hashlib.sha256(
                 "".join(f["sha256"] for f in fingerprints).encode()
             ).hexdigest()
 
         with timer.stage("features"):
-            spec = plan_features(con, config.snapshot_date)
-            spec.features = [f for f in spec.features if f.basis in config.bases]
-            n_customers = build_features(con, spec)
-            features = con.sql("SELECT * FROM features").df()
+            if config.engine == "spark":
+                spec, features = spark_run.features(con, config)
+                n_customers = len(features)
+            else:
+                spec = plan_features(con, config.snapshot_date)
+                spec.features = [f for f in spec.features if f.basis in config.bases]
+                n_customers = build_features(con, spec)
+                features = con.sql("SELECT * FROM features").df()
 
         with timer.stage("segment"):
             seg_cfg = config.segmentation
             preparer = FeaturePreparer({f.name: f.transform for f in spec.features})
             X = preparer.fit_transform(features[spec.names])
-            segmenter = KMeansSegmenter(
-                seg_cfg.k,
-                k_range=(seg_cfg.k_min, min(seg_cfg.k_max, max(seg_cfg.k_min, n_customers - 1))),
+            categorical = pd.DataFrame(index=features.index)
+            if seg_cfg.method in ("mixed", "lca") and customers is not None:
+                categorical = _customer_categories(con, features["customer_id"])
+            method_name = resolve_method(
+                seg_cfg.method, numeric=features[spec.names], categorical=categorical
+            )
+            settings = SegmenterSettings(
+                method=method_name,
+                k=seg_cfg.k,
+                k_min=seg_cfg.k_min,
+                k_max=seg_cfg.k_max,
                 min_segment_share=seg_cfg.min_segment_share,
                 n_init=seg_cfg.n_init,
-                random_state=config.seed,
-            ).fit(X)
-            labels = segmenter.labels_
+                seed=config.seed,
+                rules=[(r.name, r.when) for r in seg_cfg.rules],
+                default_segment=seg_cfg.default_segment,
+                rfm_segments=seg_cfg.rfm.segments,
+                rfm_bins=seg_cfg.rfm.bins,
+            )
+            fit_input = method_input(
+                method_name,
+                raw=features[spec.names],
+                prepared=X,
+                prepared_columns=spec.names,
+                categorical=categorical,
+            )
+            segmenter = fit_segmenter(method_name, settings, fit_input)
+            labels = np.asarray(segmenter.labels_)
+            if not hasattr(segmenter, "n_segments_"):
+                segmenter.n_segments_ = int(labels.max()) + 1
+            segmenter.evidence_ = normalised_evidence(segmenter, seg_cfg.min_segment_share)
+            stability = None
+            if seg_cfg.stability_resamples > 0 and segmenter.n_segments_ > 1:
+                stability = segment_stability(
+                    segmenter,
+                    fit_input,
+                    labels,
+                    n_resamples=seg_cfg.stability_resamples,
+                    seed=config.seed,
+                )
+            folder.write_table("features", features, ("parquet",))
 
         with timer.stage("profile"):
             attributes = features[spec.names]
             if customers is not None:
                 attributes = attributes.join(_customer_attributes(con, features["customer_id"]))
             profiles = profile_segments(attributes, labels)
-            names = name_segments(profiles, config.names)
+            names = name_segments(profiles, {**(segment_names(segmenter) or {}), **config.names})
             segments = pd.DataFrame(
                 {
                     "customer_id": features["customer_id"].astype(str),
@@ -197,18 +257,43 @@ def run_segmentation(
             "SELECT CAST(min(order_date) AS DATE), CAST(max(order_date) AS DATE) FROM transactions"
         ).fetchall()[0]
         method = {
-            "selection_rule": SELECTION_RULE,
+            "selection_rule": selection_rule(method_name, seg_cfg.k),
             "ids": ID_RULE,
             "features": spec.names,
             "preparation": "sign(x)·log1p(|x|) for money, counts and days; winsorised at the "
             "0.5th/99.5th percentiles; standardised to mean 0, std 1.",
-            "segmenter": f"k-means (k-means++, {seg_cfg.n_init} starts, seed {config.seed}), "
+            "segmenter": f"{method_name} (seed {config.seed}), "
             f"k from {seg_cfg.k_min} to {seg_cfg.k_max}"
-            + (f", forced k={seg_cfg.k}" if seg_cfg.k else ""),
+            + (f", forced k={seg_cfg.k}" if seg_cfg.k else "")
+            + ("; method chosen by 'auto' from the data" if seg_cfg.method == "auto" else ""),
             "seed": config.seed,
             "config_hash": config.fingerprint(),
             "data_fingerprint": data_fingerprint,
         }
+
+        with timer.stage("evaluate"):
+            deliverables = build_deliverables(
+                con,
+                features=features,
+                feature_names=spec.names,
+                labels=labels,
+                segmenter=segmenter,
+                stability=stability,
+                profiles=profiles,
+                names=names,
+                snapshot_date=spec.snapshot_date,
+                config=config,
+                descriptions={f.name: f.description for f in spec.features},
+            )
+            folder.write_table("scorecard", deliverables.scorecard.to_frame(names), ("csv",))
+            if deliverables.lift is not None:
+                folder.write_table("lift", deliverables.lift.to_frame(), ("csv",))
+            folder.write_table("priorities", deliverables.priorities_frame(), ("csv",))
+            if deliverables.typing_tool is not None:
+                folder.write_text(
+                    "typing_tool.sql",
+                    deliverables.typing_tool.to_sql("features", id_col="customer_id") + ";\n",
+                )
 
         with timer.stage("report"):
             content = build_content(
@@ -233,6 +318,7 @@ def run_segmentation(
                 descriptions={f.name: f.description for f in spec.features},
                 bases=list(config.bases),
                 method=method,
+                deliverables=deliverables,
             )
             folder.write_text("report.html", render_report(content))
 
@@ -242,28 +328,35 @@ def run_segmentation(
             folder.write_table("evidence", segmenter.evidence_, ("csv",))
             quarantine = con.sql("SELECT * FROM quarantine ORDER BY source, row").df()
             quarantine.to_parquet(folder.path("quarantine.parquet"), index=False)
-            model = {
-                "format": MODEL_FORMAT,
-                "format_version": MODEL_FORMAT_VERSION,
-                "segmint_version": __version__,
-                "created_at": started.isoformat(),
-                "data_fingerprint": data_fingerprint,
-                "config_hash": config.fingerprint(),
-                "features": spec.to_dict(),
-                "preparation": preparer.to_dict(),
-                "segmenter": segmenter.to_dict(),
-                "segments": [
-                    {
-                        "id": int(r.segment_id),
-                        "name": names[int(r.segment_id)],
-                        "customers": int(r.customers),
-                        "share": float(r.share),
-                    }
-                    for r in profiles.summary.itertuples()
-                ],
-                "id_rule": ID_RULE,
-            }
-            folder.write_json("model.json", model)
+            summary = feature_summary(
+                features, labels, {f.name: f.transform for f in spec.features}
+            )
+            if hasattr(segmenter, "predict_proba"):
+                proba = segmenter.predict_proba(fit_input)
+                folder.write_table(
+                    "probabilities",
+                    segments[["customer_id", "segment_id"]].assign(
+                        **{f"probability_{j}": proba[:, j] for j in range(proba.shape[1])}
+                    ),
+                    ("parquet",),
+                )
+            model = seal(
+                build_model_document(
+                    spec=spec,
+                    preparer=preparer,
+                    segmenter=segmenter,
+                    segments=profiles.summary,
+                    names=names,
+                    data_fingerprint=data_fingerprint,
+                    config_hash=config.fingerprint(),
+                    created_at=started.isoformat(),
+                    id_rule=ID_RULE,
+                    run_id=run_id,
+                    typing_tool=deliverables.typing_tool,
+                    reference=summary,
+                )
+            )
+            save_model(model, folder.path(MODEL_NAME))
             run = {
                 "run_id": run_id,
                 "created_at": started.isoformat(),
@@ -287,6 +380,8 @@ def run_segmentation(
                     "segments": segmenter.n_segments_,
                 },
                 "evidence": segmenter.evidence_.to_dict(orient="records"),
+                "method": method_name,
+                "stability": stability,
                 "timings_seconds": timer.timings,
             }
             record_run(
@@ -296,11 +391,13 @@ def run_segmentation(
                     **run,
                     "n_customers": n_customers,
                     "n_segments": segmenter.n_segments_,
-                    "method": seg_cfg.method,
+                    "method": method_name,
                     "metrics": {"evidence": run["evidence"]},
                 },
                 segments,
                 profiles.wide(names),
+                summary=summary,
+                model=model,
             )
             timer.timings["total"] = round(sum(timer.timings.values()), 3)
             folder.write_json("run.json", run)
@@ -321,6 +418,24 @@ def run_segmentation(
         timings=timer.timings,
         files=files,
     )
+
+
+def _customer_categories(con: duckdb.DuckDBPyConnection, ids: pd.Series) -> pd.DataFrame:
+    """Text customer columns with 2 to 30 distinct values, aligned to ``ids`` (for k-prototypes
+    and latent classes); missing values become the level ``"(missing)"``."""
+    types = con.execute("DESCRIBE customers").fetchall()
+    text = [name for name, kind, *_ in types if kind == "VARCHAR" and name != "customer_id"]
+    if not text:
+        return pd.DataFrame(index=ids.index)
+    counts = con.execute(
+        "SELECT " + ", ".join(f'count(DISTINCT "{c}")' for c in text) + " FROM customers"
+    ).fetchall()[0]
+    keep = [c for c, n in zip(text, counts, strict=True) if 2 <= n <= 30]
+    if not keep:
+        return pd.DataFrame(index=ids.index)
+    cols = ", ".join(f'coalesce("{c}", \'(missing)\') AS "{c}"' for c in keep)
+    table = con.sql(f"SELECT customer_id, {cols} FROM customers").df().set_index("customer_id")
+    return table.reindex(ids.astype(str).to_numpy()).fillna("(missing)").set_axis(ids.index)
 
 
 def _customer_attributes(con: duckdb.DuckDBPyConnection, ids: pd.Series) -> pd.DataFrame:

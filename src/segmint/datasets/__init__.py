@@ -21,6 +21,7 @@ from segmint.datasets._retail import (
     RetailData,
     make_retail,
 )
+from segmint.datasets._scale import make_transactions_at_scale
 
 __all__ = [
     "AREA_TYPES",
@@ -40,4 +41,5 @@ __all__ = [
     "RetailData",
     "make_b2b",
     "make_retail",
+    "make_transactions_at_scale",
 ]
