@@ -13,6 +13,8 @@ have_pg() {
 
 missing=()
 have_pg || missing+=(postgresql)
+# the report's browser test drives Debian's Chromium (no browser download is possible here)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
