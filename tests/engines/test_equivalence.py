@@ -72,3 +72,24 @@ def test_later_stages_see_the_transactions_validated_on_spark(runs) -> None:
     assert spark["counts"] == duck["counts"]
     lift = [pd.read_csv(runs[e] / "lift.csv") for e in ("duckdb", "spark")]
     pd.testing.assert_frame_equal(lift[1], lift[0])
+
+
+def test_a_base_too_large_for_the_driver_is_fitted_on_a_seeded_sample(
+    spark, runs, retail_files, config_for, tmp_path
+) -> None:
+    import duckdb
+
+    from segmint.config import SparkConfig
+    from segmint.engines import SparkRun
+
+    config = config_for("spark")
+    config.spark = SparkConfig(master="local[2]", sample_customers=500)
+    run = SparkRun(config.spark, tmp_path, spark=spark)
+    con = duckdb.connect()
+    run.ingest(con, retail_files["transactions_parquet"], customers=None, config=config)
+    _, sample = run.features(con, config)
+    assert (len(sample), run.n_population_, run.sampled_) == (500, 2000, True)
+    everyone = _read(runs, "features.parquet", "duckdb").set_index("customer_id")
+    sample = sample.set_index("customer_id")
+    assert sample.index.is_monotonic_increasing
+    pd.testing.assert_frame_equal(sample, everyone.loc[sample.index], check_exact=False)

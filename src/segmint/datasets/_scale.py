@@ -168,6 +168,7 @@ def make_transactions_at_scale(n_transactions: int, seed: int, path: str | Path)
     partial = path.with_name(f".{path.name}.partial")
     con = duckdb.connect()
     con.execute("SET memory_limit = '1GB'")
+    con.execute("SET enable_progress_bar = false")
     writer = None
     try:
         for start in range(0, n_transactions, CHUNK_ROWS):
