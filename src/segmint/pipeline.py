@@ -168,7 +168,7 @@ def run_segmentation(
                     )
                     accounting.append(load_customers(con, raw_c, matches))
                     known = "customers"
-                raw_t = read_source(con, transactions, "raw_transactions")
+                raw_t = read_source(con, transactions, "raw_transactions", typed=True)
                 matches = map_columns(
                     raw_t.columns,
                     "transactions",

@@ -79,7 +79,7 @@ def load_transaction_table(
         con.execute(f"CREATE OR REPLACE TABLE transactions AS SELECT {select} FROM _tx_in{where}")
         con.unregister("_tx_in")
         return
-    raw = read_source(con, transactions, "raw_transactions")
+    raw = read_source(con, transactions, "raw_transactions", typed=True)
     matches = map_columns(raw.columns, "transactions", path=str(raw.path))
     account = load_transactions(con, raw, matches, known_customers=known)
     logger.info(

@@ -223,7 +223,7 @@ def clv_report_from_file(
 
     con = duckdb.connect()
     try:
-        raw = read_source(con, path, "raw_transactions")
+        raw = read_source(con, path, "raw_transactions", typed=True)
         matches = map_columns(
             raw.columns, "transactions", explicit=mapping or {}, path=str(raw.path)
         )

@@ -35,27 +35,77 @@ CHUNK_ROWS = 50_000
 # --- Parquet ---------------------------------------------------------------------------------
 
 
-def read_parquet(con: duckdb.DuckDBPyConnection, path: Path, table: str) -> RawSource:
-    """Read a Parquet file; every column is cast to text, ``_row`` is the file row number."""
+# Parquet types kept as they are by ``typed=True``: what the loaders read without parsing text
+NATIVE_TYPES = re.compile(
+    r"^(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT|UTINYINT|USMALLINT|UINTEGER|UBIGINT|FLOAT|DOUBLE"
+    r"|DECIMAL\(\d+,\s*\d+\)|DATE|TIMESTAMP|TIMESTAMP_S|TIMESTAMP_MS|TIMESTAMP_NS)$"
+)
+
+
+def read_parquet(
+    con: duckdb.DuckDBPyConnection, path: Path, table: str, *, typed: bool = False
+) -> RawSource:
+    """Read a Parquet file; ``_row`` is the file row number.
+
+    By default every column is cast to text and copied into ``table``, like every other format.
+    With ``typed=True`` (for the transaction loader, which knows typed columns) ``table`` is a
+    view over the file: numbers, dates and timestamps keep their type (listed in
+    :attr:`RawSource.types`), the other columns are cast to text, and nothing is copied: the
+    file is read where it lies, as the loader scans it.
+    """
     src = f"read_parquet({_sql_str(path)}, file_row_number=true)"
     try:
         described = con.execute(f"DESCRIBE SELECT * FROM read_parquet({_sql_str(path)})").fetchall()
         names = [r[0] for r in described]
         unique_names(names, str(path))
-        casts = ", ".join(f"CAST({quote_ident(n)} AS VARCHAR) AS {quote_ident(n)}" for n in names)
-        con.execute(
-            f"CREATE OR REPLACE TABLE {quote_ident(table)} AS "
-            f"SELECT file_row_number + 1 AS _row, {casts} FROM {src} ORDER BY _row"
+        types = {r[0]: r[1] for r in described if typed and NATIVE_TYPES.match(r[1])}
+        casts = ", ".join(
+            (
+                quote_ident(n)
+                if n in types
+                else f"CAST({quote_ident(n)} AS VARCHAR) AS {quote_ident(n)}"
+            )
+            for n in names
         )
+        _drop_relation(con, table)
+        if typed:
+            con.execute(
+                f"CREATE VIEW {quote_ident(table)} AS "
+                f"SELECT file_row_number + 1 AS _row, {casts} FROM {src}"
+            )
+        else:
+            con.execute(
+                f"CREATE TABLE {quote_ident(table)} AS "
+                f"SELECT file_row_number + 1 AS _row, {casts} FROM {src} ORDER BY _row"
+            )
+        n = _count(con, table)
     except duckdb.Error as exc:
         raise InputError(
             f"{path}: cannot be read as Parquet ({_first_line(exc)}).",
             hint="Check that the file is a complete Parquet file (not truncated).",
         ) from exc
-    n = _count(con, table)
     if n == 0:
         raise InputError(f"{path}: the Parquet file has no rows.", hint="Export the data again.")
-    return RawSource(path, table, names, "parquet", n, header=True)
+    return RawSource(path, table, names, "parquet", n, header=True, types=types)
+
+
+def drop_view(con: duckdb.DuckDBPyConnection, name: str) -> None:
+    """Drop the view ``name`` if there is one (left by a typed Parquet read)."""
+    _drop_relation(con, name, views_only=True)
+
+
+def _drop_relation(con: duckdb.DuckDBPyConnection, name: str, *, views_only: bool = False) -> None:
+    """Drop the table or view ``name`` if either exists (a reload may switch between them)."""
+    kinds = con.execute(
+        "SELECT table_type FROM information_schema.tables WHERE table_name = ? "
+        "AND table_schema = current_schema()",
+        [name],
+    ).fetchall()
+    for (kind,) in kinds:
+        if kind == "VIEW":
+            con.execute(f"DROP VIEW {quote_ident(name)}")
+        elif not views_only:
+            con.execute(f"DROP TABLE {quote_ident(name)}")
 
 
 # --- Excel -----------------------------------------------------------------------------------

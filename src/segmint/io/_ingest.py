@@ -70,7 +70,13 @@ def ingest_source(
     (RawSource, SourceAccount)
     """
     raw = read_source(
-        con, source, f"raw_{role}", encoding=encoding, delimiter=delimiter, sheet=sheet
+        con,
+        source,
+        f"raw_{role}",
+        encoding=encoding,
+        delimiter=delimiter,
+        sheet=sheet,
+        typed=role == "transactions",
     )
     matches = map_columns(raw.columns, role, explicit=dict(mapping or {}), path=str(raw.path))
     if role == "transactions":

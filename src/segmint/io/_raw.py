@@ -56,6 +56,9 @@ class RawSource:
     notes : list of str
         What the reader decided that a user may want to know (e.g. the other sheets of a
         workbook); never personal data.
+    types : dict
+        ``column -> DuckDB type`` of the columns kept in their native type (numbers, dates and
+        timestamps of a Parquet file read with ``typed=True``); every other column is text.
 
     Notes
     -----
@@ -78,6 +81,7 @@ class RawSource:
     variable_labels: dict[str, str] = field(default_factory=dict)
     value_labels: dict[str, dict[str, str]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    types: dict[str, str] = field(default_factory=dict)
 
     def describe(self) -> dict[str, Any]:
         """What was read, as plain data (no values from the rows)."""

@@ -20,6 +20,7 @@ import duckdb
 
 from segmint.exceptions import InputError
 from segmint.io._formats import (
+    drop_view,
     is_database_url,
     read_excel,
     read_json,
@@ -143,6 +144,7 @@ def read_source(
     delimiter: str | None = None,
     sql_table: str | None = None,
     query: str | None = None,
+    typed: bool = False,
 ) -> RawSource:
     """Load a source into ``table`` on ``con`` as text columns plus ``_row``.
 
@@ -166,6 +168,10 @@ def read_source(
         Field delimiter of delimited text; sniffed when ``None``.
     sql_table, query : str, optional
         For a database URL: the table (``schema.table``) or the query to read.
+    typed : bool, default False
+        Parquet only: keep numbers, dates and timestamps in their type and read the file in
+        place (a view, see :func:`~segmint.io._formats.read_parquet`); for loaders that
+        accept typed columns (:func:`~segmint.io.load_transactions`).
 
     Returns
     -------
@@ -178,6 +184,7 @@ def read_source(
         the message names the file (and the row or column where it applies) and has a hint.
     """
     spec = str(path)
+    drop_view(con, table)  # a typed Parquet read leaves a view; any reader may replace it
     if not Path(spec).exists():
         spec = restore_database_url(spec)
     if is_database_url(spec) and not Path(spec).exists():
@@ -192,7 +199,7 @@ def read_source(
     kind = source_format(file)
     _check_readable(file)
     if kind == "parquet":
-        return read_parquet(con, file, table)
+        return read_parquet(con, file, table, typed=typed)
     if kind == "xlsx":
         return read_excel(con, file, table, sheet=sheet, header=header)
     if kind == "json":

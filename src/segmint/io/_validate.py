@@ -25,6 +25,7 @@ import duckdb
 
 from segmint._logging import logger
 from segmint.exceptions import InputError
+from segmint.io._formats import _drop_relation
 from segmint.io._mapping import ColumnMatch
 from segmint.io._sources import RawSource, _sql_str, quote_ident
 
@@ -311,6 +312,8 @@ def _quarantine_from(
     reason: str = "c.reason",
 ) -> None:
     """Copy rows of ``checked`` into ``target``, with the raw record joined back by ``_row``."""
+    if not _scalar(con, f"SELECT count(*) FROM {checked} c WHERE {where}"):
+        return  # nothing to copy: spare the join with the raw source (a scan of the file)
     con.execute(f"""
         INSERT INTO {target}
         SELECT {_sql_str(raw.path)}, {_sql_str(role)}, c._row, {reason},
@@ -343,39 +346,60 @@ def _clear_previous(con: duckdb.DuckDBPyConnection, raw: RawSource, role: str) -
         con.execute(f"DELETE FROM {target} WHERE source = ? AND role = ?", [str(raw.path), role])
 
 
-def _copies(con: duckdb.DuckDBPyConnection, raw: RawSource) -> None:
+def _copies(con: duckdb.DuckDBPyConnection, raw: RawSource, hashes: str | None = None) -> None:
     """Create ``_copies(_row)``: rows that are exact copies of an earlier row of the source.
 
     Rows are first grouped by a 64-bit hash of all their columns (one small key per row, cheap
     to aggregate out of core); only rows whose hash repeats are then compared column by column,
-    so a hash collision can never make two different rows duplicates.
+    so a hash collision can never make two different rows duplicates. ``hashes`` names a table
+    that already holds ``_row`` and that hash as ``_h`` (computed in the pass that typed the
+    rows), so the source is not scanned again unless some hash repeats.
     """
     cols = [quote_ident(c) for c in raw.columns]
     table = quote_ident(raw.table)
     row_hash = f"hash({', '.join(cols)})"
     on = " AND ".join(f"r.{c} IS NOT DISTINCT FROM k.{c}" for c in cols)
-    con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE _copies AS
-        WITH repeated AS (
-            SELECT h FROM (SELECT {row_hash} AS h FROM {table}) GROUP BY h HAVING count(*) > 1
-        ),
-        candidates AS (
-            SELECT * FROM {table} WHERE {row_hash} IN (SELECT h FROM repeated)
-        ),
-        keys AS (
-            SELECT {", ".join(cols)}, min(_row) AS first_row
-            FROM candidates GROUP BY {", ".join(cols)} HAVING count(*) > 1
+    if hashes is None:
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE _copy_hashes AS SELECT h FROM "
+            f"(SELECT {row_hash} AS h FROM {table}) GROUP BY h HAVING count(*) > 1"
         )
-        SELECT r._row FROM candidates r JOIN keys k ON {on} WHERE r._row > k.first_row
-    """)
+        candidates = f"SELECT * FROM {table} WHERE {row_hash} IN (SELECT h FROM _copy_hashes)"
+    else:
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE _copy_hashes AS "
+            f"SELECT _h AS h FROM {quote_ident(hashes)} GROUP BY _h HAVING count(*) > 1"
+        )
+        candidates = (
+            f"SELECT r.* FROM {table} r WHERE r._row IN (SELECT _row FROM {quote_ident(hashes)} "
+            f"WHERE _h IN (SELECT h FROM _copy_hashes))"
+        )
+    if _scalar(con, "SELECT count(*) FROM _copy_hashes") == 0:
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE _copies AS SELECT CAST(NULL AS BIGINT) AS _row "
+            "WHERE false"
+        )
+    else:
+        con.execute(f"""
+            CREATE OR REPLACE TEMP TABLE _copies AS
+            WITH candidates AS ({candidates}),
+            keys AS (
+                SELECT {", ".join(cols)}, min(_row) AS first_row
+                FROM candidates GROUP BY {", ".join(cols)} HAVING count(*) > 1
+            )
+            SELECT r._row FROM candidates r JOIN keys k ON {on} WHERE r._row > k.first_row
+        """)
+    con.execute("DROP TABLE _copy_hashes")
 
 
-def _mark_unknown(con: duckdb.DuckDBPyConnection, checked: str, known: str | None) -> None:
+def _mark_unknown(
+    con: duckdb.DuckDBPyConnection, checked: str, known: str | None, id_col: str = "cid"
+) -> None:
     """Rows whose customer id is not in the ``known`` table: ``unknown_customer``."""
     if known:
         con.execute(
             f"UPDATE {checked} SET reason = 'unknown_customer' WHERE reason IS NULL "
-            f"AND cid NOT IN (SELECT customer_id FROM {quote_ident(known)} "
+            f"AND {id_col} NOT IN (SELECT customer_id FROM {quote_ident(known)} "
             f"WHERE customer_id IS NOT NULL)"
         )
 
@@ -430,37 +454,53 @@ def load_transactions(
     table = quote_ident(raw.table)
     col = {f: quote_ident(m.column) for f, m in matches.items()}
     warnings: list[str] = []
-    guess = _resolve_date(con, raw, matches["order_date"].column, date_format, warnings)
-    assert guess is not None
-    amount_expr = _number(con, raw.table, matches["amount"].column, warnings, f"r.{col['amount']}")
-    optional_num = {
-        f: _number(con, raw.table, matches[f].column, None, f"r.{col[f]}")
-        for f in ("quantity", "discount")
-        if f in matches
-    }
-    optional_text = "".join(
-        f", nullif(trim(r.{col[f]}), '') AS {f}"
-        for f in ("order_id", "category", "channel")
-        if f in col
-    )
+    date_col, amount_col = matches["order_date"].column, matches["amount"].column
+    if _is_temporal(raw, date_col):
+        guess = DateGuess(f"native {raw.types[date_col]}", [])
+        date_expr = f"CAST(r.{col['order_date']} AS TIMESTAMP)"
+    else:
+        guess = _resolve_date(con, raw, date_col, date_format, warnings)
+        assert guess is not None
+        date_expr = _date_sql("r." + col["order_date"], guess)
+    if amount_col in raw.types:
+        amount_expr = f"CAST(r.{col['amount']} AS DOUBLE)"
+    else:
+        amount_expr = _number(con, raw.table, amount_col, warnings, f"r.{col['amount']}")
+    optional: dict[str, str] = {}
+    for f in ("order_id", "quantity", "category", "channel", "discount"):
+        if f not in matches:
+            continue
+        source = matches[f].column
+        if f in ("quantity", "discount"):
+            optional[f] = (
+                f"CAST(r.{col[f]} AS DOUBLE)"
+                if source in raw.types
+                else _number(con, raw.table, source, None, f"r.{col[f]}")
+            )
+        else:
+            optional[f] = _text_sql(raw, source, f"r.{col[f]}")
+    # the checked table becomes the transaction table: typed columns first, in their final
+    # order, then the bookkeeping columns that are dropped once the quarantine is written
+    con.execute("DROP TABLE IF EXISTS _checked")
     con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE _checked AS
+        CREATE TABLE _checked AS
         SELECT *, CASE
-            WHEN cid IS NULL THEN 'missing_customer_id'
-            WHEN raw_date IS NULL OR trim(raw_date) = '' THEN 'missing_date'
+            WHEN customer_id IS NULL THEN 'missing_customer_id'
+            WHEN {_blank_sql(raw, date_col, "raw_date")} THEN 'missing_date'
             WHEN order_date IS NULL THEN 'unparseable_date'
             WHEN order_date > current_date + INTERVAL 1 DAY THEN 'future_date'
-            WHEN raw_amount IS NULL OR trim(raw_amount) = '' THEN 'missing_amount'
+            WHEN {_blank_sql(raw, amount_col, "raw_amount")} THEN 'missing_amount'
             WHEN amount IS NULL OR isnan(amount) OR isinf(amount) THEN 'unparseable_amount'
         END AS reason FROM (
-            SELECT r._row,
-                   nullif(trim(r.{col["customer_id"]}), '') AS cid,
-                   {_date_sql("r." + col["order_date"], guess)} AS order_date,
-                   {amount_expr} AS amount,
+            SELECT {_text_sql(raw, matches["customer_id"].column, "r." + col["customer_id"])}
+                       AS customer_id,
+                   {date_expr} AS order_date,
+                   {amount_expr} AS amount
+                   {"".join(f", {expr} AS {f}" for f, expr in optional.items())},
+                   r._row,
+                   hash({", ".join("r." + quote_ident(c) for c in raw.columns)}) AS _h,
                    r.{col["order_date"]} AS raw_date,
                    r.{col["amount"]} AS raw_amount
-                   {"".join(f", {expr} AS {f}" for f, expr in optional_num.items())}
-                   {optional_text}
             FROM {table} r
         )
     """)
@@ -468,8 +508,8 @@ def load_transactions(
     # price on one day): they are kept and only counted. With an order id they are duplicates.
     # checks against other tables and other rows update the few rows they hit, so that the
     # typed rows stay a plain projection of the raw table, in file order
-    _mark_unknown(con, "_checked", known_customers)
-    _copies(con, raw)
+    _mark_unknown(con, "_checked", known_customers, id_col="customer_id")
+    _copies(con, raw, hashes="_checked")
     possible = _mark_copies(con, "_checked", as_duplicates="order_id" in matches)
     threshold = _outlier_threshold(con, outlier_factor)
     if threshold is not None and outliers == "quarantine":
@@ -493,9 +533,11 @@ def load_transactions(
         }
     )
     value_case = (
-        "CASE WHEN c.reason IN ('missing_date', 'unparseable_date', 'future_date') THEN c.raw_date "
+        "CASE WHEN c.reason IN ('missing_date', 'unparseable_date', 'future_date') "
+        "THEN CAST(c.raw_date AS VARCHAR) "
         "WHEN c.reason IN ('missing_amount', 'unparseable_amount', 'outlier_amount') "
-        "THEN c.raw_amount WHEN c.reason = 'unknown_customer' THEN c.cid END"
+        "THEN CAST(c.raw_amount AS VARCHAR) WHEN c.reason = 'unknown_customer' THEN c.customer_id "
+        "END"
     )
     _quarantine_from(con, raw, "transactions", "_checked", column_case, value_case)
     _insert_rejects(con, raw, "transactions")
@@ -507,7 +549,7 @@ def load_transactions(
             "transactions",
             "_checked",
             c_amount,
-            "c.raw_amount",
+            "CAST(c.raw_amount AS VARCHAR)",
             target="flagged",
             where=f"c.reason IS NULL AND abs(c.amount) > {threshold!r}",
             reason="'outlier_amount'",
@@ -524,19 +566,37 @@ def load_transactions(
                 f"{n_out} amount(s) above {threshold:,.2f} ({outlier_factor:g} × the median "
                 f"absolute amount) kept and flagged for review (table 'flagged')."
             )
-    extra = [f for f in ("order_id", "quantity", "category", "channel", "discount") if f in matches]
-    con.execute(f"""
-        CREATE OR REPLACE TABLE transactions AS
-        SELECT cid AS customer_id, order_date, amount
-               {"".join(", " + f for f in extra)}, _row
-        FROM _checked WHERE reason IS NULL
-    """)
-    con.execute("DROP TABLE _checked; DROP TABLE _copies")
+    # the usable rows stay where they are: quarantined rows are deleted (usually none) and the
+    # bookkeeping columns dropped, both without copying the table
+    con.execute("DELETE FROM _checked WHERE reason IS NOT NULL")
+    for bookkeeping in ("_h", "raw_date", "raw_amount", "reason"):
+        con.execute(f"ALTER TABLE _checked DROP COLUMN {bookkeeping}")
+    _drop_relation(con, "transactions")
+    con.execute("ALTER TABLE _checked RENAME TO transactions")
+    con.execute("DROP TABLE _copies")
     account = _account(con, raw, "transactions", "transactions", matches, guess.format)
     account.possible_duplicates = possible
     account.flagged = flagged
     account.warnings = warnings
     return account
+
+
+def _is_temporal(raw: RawSource, column: str) -> bool:
+    return raw.types.get(column, "").startswith(("DATE", "TIMESTAMP"))
+
+
+def _text_sql(raw: RawSource, column: str, expr: str) -> str:
+    """A text value with blanks as NULL: trimmed text, or a typed value written as text."""
+    if column in raw.types:
+        return f"CAST({expr} AS VARCHAR)"
+    return f"nullif(trim({expr}), '')"
+
+
+def _blank_sql(raw: RawSource, column: str, expr: str) -> str:
+    """SQL true where the raw value is missing (NULL, or blank text)."""
+    if column in raw.types:
+        return f"{expr} IS NULL"
+    return f"{expr} IS NULL OR trim({expr}) = ''"
 
 
 def _outlier_threshold(con: duckdb.DuckDBPyConnection, factor: float) -> float | None:
