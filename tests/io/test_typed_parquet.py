@@ -82,6 +82,7 @@ def test_typed_and_text_paths_give_the_same_rows_and_quarantine(messy_parquet: P
         "duplicate_row": 1,
     }
     assert typed.n_used == 3
+    assert typed.date_format == text.date_format == "DATE (typed in the file)"
     query = "SELECT * FROM transactions ORDER BY _row"
     pd.testing.assert_frame_equal(typed_con.sql(query).df(), text_con.sql(query).df())
     assert typed_con.sql(query).df()["order_id"].tolist() == ["a", "b", "g"]  # trimmed

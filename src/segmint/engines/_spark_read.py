@@ -238,4 +238,15 @@ def read_raw_spark(
         n_read,
         delimiter=extra.get("delimiter"),
         header=extra.get("header", True),
+        source_types=_source_types(frame) if fmt in ("parquet", "table") else {},
     )
+
+
+def _source_types(frame: DataFrame) -> dict[str, str]:
+    """Dates and timestamps of a typed source, in DuckDB's spelling (for the row accounting)."""
+    kinds = {"date": "DATE", "timestamp": "TIMESTAMP", "timestamp_ntz": "TIMESTAMP"}
+    return {
+        f.name: kinds[f.dataType.typeName()]
+        for f in frame.schema.fields
+        if f.dataType.typeName() in kinds
+    }

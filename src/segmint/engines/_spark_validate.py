@@ -34,6 +34,7 @@ from segmint.io._validate import (
     _number,
     _outlier_threshold,
     _resolve_date,
+    date_label,
 )
 
 # problem rows joined to their raw records by broadcast up to this many
@@ -282,7 +283,7 @@ def load_transactions_spark(
         n_used=n_used,
         quarantined=reasons,
         mapping={f: m.column for f, m in matches.items()},
-        date_format=guess.format,
+        date_format=date_label(raw, matches["order_date"].column, guess.format),
         possible_duplicates=possible,
         flagged=flagged,
         warnings=warnings,

@@ -86,7 +86,16 @@ def read_parquet(
         ) from exc
     if n == 0:
         raise InputError(f"{path}: the Parquet file has no rows.", hint="Export the data again.")
-    return RawSource(path, table, names, "parquet", n, header=True, types=types)
+    return RawSource(
+        path,
+        table,
+        names,
+        "parquet",
+        n,
+        header=True,
+        types=types,
+        source_types={r[0]: r[1] for r in described},
+    )
 
 
 def drop_view(con: duckdb.DuckDBPyConnection, name: str) -> None:

@@ -59,6 +59,9 @@ class RawSource:
     types : dict
         ``column -> DuckDB type`` of the columns kept in their native type (numbers, dates and
         timestamps of a Parquet file read with ``typed=True``); every other column is text.
+    source_types : dict
+        ``column -> type`` as the source declares it (Parquet and Spark tables; DuckDB's
+        spelling, e.g. ``DATE``, ``TIMESTAMP``), whether or not the column was kept typed.
 
     Notes
     -----
@@ -82,6 +85,7 @@ class RawSource:
     value_labels: dict[str, dict[str, str]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     types: dict[str, str] = field(default_factory=dict)
+    source_types: dict[str, str] = field(default_factory=dict)
 
     def describe(self) -> dict[str, Any]:
         """What was read, as plain data (no values from the rows)."""

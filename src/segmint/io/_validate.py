@@ -456,7 +456,7 @@ def load_transactions(
     warnings: list[str] = []
     date_col, amount_col = matches["order_date"].column, matches["amount"].column
     if _is_temporal(raw, date_col):
-        guess = DateGuess(f"native {raw.types[date_col]}", [])
+        guess = DateGuess(str(date_label(raw, date_col)), [])
         date_expr = f"CAST(r.{col['order_date']} AS TIMESTAMP)"
     else:
         guess = _resolve_date(con, raw, date_col, date_format, warnings)
@@ -574,7 +574,9 @@ def load_transactions(
     _drop_relation(con, "transactions")
     con.execute("ALTER TABLE _checked RENAME TO transactions")
     con.execute("DROP TABLE _copies")
-    account = _account(con, raw, "transactions", "transactions", matches, guess.format)
+    account = _account(
+        con, raw, "transactions", "transactions", matches, date_label(raw, date_col, guess.format)
+    )
     account.possible_duplicates = possible
     account.flagged = flagged
     account.warnings = warnings
@@ -583,6 +585,17 @@ def load_transactions(
 
 def _is_temporal(raw: RawSource, column: str) -> bool:
     return raw.types.get(column, "").startswith(("DATE", "TIMESTAMP"))
+
+
+def date_label(raw: RawSource, column: str, fallback: str | None = None) -> str | None:
+    """How the dates of ``column`` were read, for the row accounting: the type the file gives
+    them (``"DATE (typed in the file)"``), else ``fallback`` (the strptime format chosen)."""
+    kind = raw.source_types.get(column, "")
+    if kind == "DATE":
+        return "DATE (typed in the file)"
+    if kind.startswith("TIMESTAMP") and "TIME ZONE" not in kind:
+        return "TIMESTAMP (typed in the file)"
+    return fallback
 
 
 def _text_sql(raw: RawSource, column: str, expr: str) -> str:
