@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from segmint.datasets._planted import Planted, draw_category, write_tables
+
 INDUSTRIES = (
     "manufacturing",
     "retail",
@@ -142,22 +144,13 @@ class B2BData:
 
     def write(self, directory: str | Path) -> dict[str, Path]:
         """Write every table as CSV into ``directory`` and return the paths by table name."""
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        paths = {}
-        for name in ("accounts", "contacts", "orders", "truth"):
-            path = directory / f"{name}.csv"
-            tmp = path.with_suffix(".csv.partial")
-            getattr(self, name).to_csv(tmp, index=False, date_format="%Y-%m-%d")
-            tmp.replace(path)
-            paths[name] = path
-        return paths
+        names = ("accounts", "contacts", "orders", "truth")
+        return write_tables(directory, {name: getattr(self, name) for name in names})
 
 
 def _categorical(rng: np.random.Generator, p: np.ndarray) -> np.ndarray:
-    """One draw per row of the row-wise probabilities ``p``."""
-    cum = np.cumsum(p / p.sum(axis=1, keepdims=True), axis=1)
-    return np.minimum((rng.uniform(0, 1, len(p))[:, None] > cum).sum(axis=1), p.shape[1] - 1)
+    """One draw per row of the row-wise probabilities ``p`` (normalised per row)."""
+    return draw_category(rng, np.cumsum(p / p.sum(axis=1, keepdims=True), axis=1), p.shape[1])
 
 
 def make_b2b(
@@ -190,23 +183,18 @@ def make_b2b(
     rng = np.random.default_rng(seed)
     start_ts, end_ts = pd.Timestamp(start), pd.Timestamp(end)
     span = (end_ts - start_ts).days + 1
-    shares = np.array([s.share for s in segments])
-    seg = rng.choice(len(segments), n_accounts, p=shares / shares.sum())
-
-    def attr(name: str) -> np.ndarray:
-        return np.array([getattr(s, name) for s in segments], dtype=float)[seg]
-
+    planted = Planted(rng, segments, n_accounts)
     ids = np.char.add("A", np.char.zfill(np.arange(1, n_accounts + 1).astype(str), 5))
-    mu, sd = attr("log_employees").T
+    mu, sd = planted.values("log_employees").T
     employees = np.maximum(1, np.round(np.exp(rng.normal(mu, sd)))).astype(int)
     revenue = np.round(
-        employees * attr("revenue_per_employee") * rng.lognormal(0, 0.3, n_accounts), -3
+        employees * planted.values("revenue_per_employee") * rng.lognormal(0, 0.3, n_accounts), -3
     )
-    industry = _categorical(rng, attr("industry_mix") + 1e-3)
+    industry = _categorical(rng, planted.values("industry_mix") + 1e-3)
     countries = np.array([c for c, _ in _COUNTRIES])
     cp = np.array([p for _, p in _COUNTRIES])
     country = countries[rng.choice(len(countries), n_accounts, p=cp / cp.sum())]
-    lo, hi = attr("tenure_years").T
+    lo, hi = planted.values("tenure_years").T
     age_days = np.round(rng.uniform(lo, hi) * 365.25).astype(int)
     created_offset = span - age_days  # days after start (negative: before the history)
     accounts = pd.DataFrame(
@@ -222,9 +210,9 @@ def make_b2b(
     )
 
     # contacts: the buying committee; joined the account on or after its creation
-    n_contacts = 1 + rng.poisson(np.maximum(attr("contacts_mean") - 1, 0.1))
+    n_contacts = 1 + rng.poisson(np.maximum(planted.values("contacts_mean") - 1, 0.1))
     owner = np.repeat(np.arange(n_accounts), n_contacts)
-    role = _categorical(rng, attr("role_mix")[owner] + 1e-3)
+    role = _categorical(rng, planted.values("role_mix", owner) + 1e-3)
     first = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])
     role[first] = 0  # every account has at least one decision maker
     joined = created_offset[owner] + np.round(
@@ -245,14 +233,14 @@ def make_b2b(
     # orders: Poisson counts over the active window (from creation or the start of history)
     active_from = np.maximum(created_offset, 0)
     years = (span - active_from) / 365.25
-    rate = attr("orders_per_year") * rng.gamma(6.0, 1 / 6.0, n_accounts)
+    rate = planted.values("orders_per_year") * rng.gamma(6.0, 1 / 6.0, n_accounts)
     n_orders = 1 + rng.poisson(rate * years)
     acc = np.repeat(np.arange(n_accounts), n_orders)
     day = active_from[acc] + np.floor(rng.uniform(0, 1, acc.size) * (span - active_from[acc]))
-    value = attr("order_value") * rng.lognormal(0, 0.2, n_accounts)
+    value = planted.values("order_value") * rng.lognormal(0, 0.2, n_accounts)
     amount = np.round(value[acc] * rng.lognormal(0, 0.4, acc.size), 2)
-    product = _categorical(rng, attr("product_mix")[acc] + 1e-3)
-    channel = _categorical(rng, attr("channel_mix")[acc] + 1e-3)
+    product = _categorical(rng, planted.values("product_mix", acc) + 1e-3)
+    channel = _categorical(rng, planted.values("channel_mix", acc) + 1e-3)
     orders = (
         pd.DataFrame(
             {
@@ -270,5 +258,4 @@ def make_b2b(
         .sort_values(["order_date", "order_id"])
         .reset_index(drop=True)
     )
-    truth = pd.DataFrame({"account_id": ids, "segment": [segments[i].name for i in seg]})
-    return B2BData(accounts, contacts, orders, truth, start_ts, end_ts)
+    return B2BData(accounts, contacts, orders, planted.truth("account_id", ids), start_ts, end_ts)

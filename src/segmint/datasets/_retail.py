@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from segmint.datasets._planted import Planted, draw_category, write_tables
+
 CATEGORIES = ("electronics", "fashion", "home", "grocery", "beauty")
 CHANNELS = ("web", "app", "store")
 DEVICES = ("mobile", "desktop", "tablet")
@@ -238,28 +240,9 @@ class RetailData:
 
     def write(self, directory: str | Path) -> dict[str, Path]:
         """Write every table as CSV into ``directory`` and return the paths by table name."""
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        tables = {
-            "customers": self.customers,
-            "transactions": self.transactions,
-            "events": self.events,
-            "truth": self.truth,
-        }
-        if self.survey is not None:
-            tables["survey"] = self.survey
-        if self.campaigns is not None:
-            tables["campaigns"] = self.campaigns
-        if self.psychographic is not None:
-            tables["psychographic"] = self.psychographic
-        paths = {}
-        for name, frame in tables.items():
-            path = directory / f"{name}.csv"
-            tmp = path.with_suffix(".csv.partial")
-            frame.to_csv(tmp, index=False, date_format="%Y-%m-%d")
-            tmp.replace(path)
-            paths[name] = path
-        return paths
+        names = ("customers", "transactions", "events", "truth")
+        optional = ("survey", "campaigns", "psychographic")  # written when present
+        return write_tables(directory, {name: getattr(self, name) for name in names + optional})
 
 
 def make_retail(
@@ -304,29 +287,24 @@ def make_retail(
     start_ts, end_ts = pd.Timestamp(start), pd.Timestamp(end)
     span_days = (end_ts - start_ts).days + 1
 
-    shares = np.array([s.share for s in segments], dtype=float)
-    segment_of = rng.choice(len(segments), size=n_customers, p=shares / shares.sum())
+    planted = Planted(rng, segments, n_customers)
     customer_ids = np.array([f"C{i:06d}" for i in range(1, n_customers + 1)])
 
-    def per_segment(attr: str) -> np.ndarray:
-        return np.array([getattr(s, attr) for s in segments], dtype=float)[segment_of]
-
     # --- activity window: signup, churn --------------------------------------------------------
-    recent = np.array([s.signup_recent_days or 0 for s in segments])[segment_of]
+    recent = planted.values("signup_recent_days", dtype=int, default=0)
     signup_offset = np.where(
         recent > 0,
         span_days - rng.integers(1, np.maximum(recent, 2)),
         rng.integers(-3 * 365, span_days // 4, size=n_customers),
     )
     active_from = np.maximum(signup_offset, 0)
-    churn_lo = np.array([(s.churn_window or (1.0, 1.0))[0] for s in segments])[segment_of]
-    churn_hi = np.array([(s.churn_window or (1.0, 1.0))[1] for s in segments])[segment_of]
+    churn_lo, churn_hi = planted.values("churn_window", default=(1.0, 1.0)).T
     active_to = np.floor(span_days * rng.uniform(churn_lo, churn_hi)).astype(int)
     active_to = np.clip(np.maximum(active_to, active_from + 1), 1, span_days)
     active_years = (active_to - active_from) / 365.25
 
     # --- orders: Poisson counts with gamma heterogeneity; every customer buys at least once ----
-    rate = per_segment("orders_per_year") * rng.gamma(8.0, 1 / 8.0, size=n_customers)
+    rate = planted.values("orders_per_year") * rng.gamma(8.0, 1 / 8.0, size=n_customers)
     n_orders = 1 + rng.poisson(rate * active_years)
     order_customer = np.repeat(np.arange(n_customers), n_orders)
     n_tx = order_customer.size
@@ -335,18 +313,15 @@ def make_retail(
     ).astype(int)
 
     def pick(mix_attr: str, concentration: float, options: int) -> np.ndarray:
-        base = np.array([getattr(s, mix_attr) for s in segments], dtype=float)
-        person = rng.gamma(base[segment_of] * concentration + 0.05)
+        person = rng.gamma(planted.values(mix_attr) * concentration + 0.05)
         person /= person.sum(axis=1, keepdims=True)
-        cum = np.cumsum(person, axis=1)[order_customer]
-        draw = rng.uniform(0, 1, n_tx)[:, None]
-        return np.minimum((draw > cum).sum(axis=1), options - 1)
+        return draw_category(rng, np.cumsum(person, axis=1)[order_customer], options)
 
     category = pick("category_mix", 25.0, len(CATEGORIES))
     channel = pick("channel_mix", 25.0, len(CHANNELS))
-    value_level = per_segment("order_value") * rng.lognormal(0, 0.15, n_customers)
+    value_level = planted.values("order_value") * rng.lognormal(0, 0.15, n_customers)
     gross = np.round(value_level[order_customer] * rng.lognormal(0, 0.35, n_tx), 2)
-    discounted = rng.uniform(0, 1, n_tx) < per_segment("discount_rate")[order_customer]
+    discounted = rng.uniform(0, 1, n_tx) < planted.values("discount_rate", order_customer)
     discount = np.where(discounted, np.round(gross * rng.uniform(0.1, 0.4, n_tx), 2), 0.0)
     amount = np.round(gross - discount, 2)
     quantity = 1 + rng.poisson(np.clip(gross / 40.0, 0.2, 6.0))
@@ -366,7 +341,7 @@ def make_retail(
         }
     )
     # returns are credit lines with negative amounts on the same order, a few days later
-    returned = rng.uniform(0, 1, n_tx) < per_segment("return_rate")[order_customer]
+    returned = rng.uniform(0, 1, n_tx) < planted.values("return_rate", order_customer)
     ret = sales.loc[returned].copy()
     ret["order_date"] = np.minimum(
         ret["order_date"] + pd.to_timedelta(rng.integers(2, 30, len(ret)), unit="D"), end_ts
@@ -383,9 +358,9 @@ def make_retail(
     # --- customers -----------------------------------------------------------------------------
     geo_p = np.array([g[3] for g in _GEOGRAPHY])
     geo = rng.choice(len(_GEOGRAPHY), size=n_customers, p=geo_p / geo_p.sum())
-    age = np.clip(np.round(rng.normal(per_segment("age_mean"), 9.0)), 18, 92).astype(int)
-    device_p = np.array([s.device_mix for s in segments], dtype=float)[segment_of]
-    device = (rng.uniform(0, 1, n_customers)[:, None] > np.cumsum(device_p, axis=1)).sum(axis=1)
+    age = np.clip(np.round(rng.normal(planted.values("age_mean"), 9.0)), 18, 92).astype(int)
+    device_cum = np.cumsum(planted.values("device_mix"), axis=1)
+    device = draw_category(rng, device_cum, len(DEVICES))
     customers = pd.DataFrame(
         {
             "customer_id": customer_ids,
@@ -397,25 +372,20 @@ def make_retail(
             "region": [_GEOGRAPHY[g][1] for g in geo],
             "city": [_GEOGRAPHY[g][2] for g in geo],
             "signup_date": start_ts + pd.to_timedelta(signup_offset, unit="D"),
-            "email_consent": rng.uniform(0, 1, n_customers) < per_segment("email_consent"),
-            "sms_consent": rng.uniform(0, 1, n_customers) < per_segment("sms_consent"),
-            "preferred_device": np.array(DEVICES)[np.minimum(device, len(DEVICES) - 1)],
+            "email_consent": rng.uniform(0, 1, n_customers) < planted.values("email_consent"),
+            "sms_consent": rng.uniform(0, 1, n_customers) < planted.values("sms_consent"),
+            "preferred_device": np.array(DEVICES)[device],
         }
     )
 
     # --- web/app events: sessions around each order, platform follows the order channel --------
-    n_sessions = rng.poisson(per_segment("sessions_per_order")[order_customer])
+    n_sessions = rng.poisson(planted.values("sessions_per_order", order_customer))
     ev_order = np.repeat(np.arange(n_tx), n_sessions)
     ev_customer = order_customer[ev_order]
     ev_day = np.clip(order_day[ev_order] - rng.integers(0, 10, ev_order.size), 0, span_days - 1)
     ev_channel = channel[ev_order]
     platform = np.where(ev_channel == 1, "app", "web")
-    ev_device_p = device_p[ev_customer]
-    ev_device = np.minimum(
-        (rng.uniform(0, 1, ev_order.size)[:, None] > np.cumsum(ev_device_p, axis=1)).sum(axis=1),
-        len(DEVICES) - 1,
-    )
-    ev_device_name = np.array(DEVICES)[ev_device]
+    ev_device_name = np.array(DEVICES)[draw_category(rng, device_cum[ev_customer], len(DEVICES))]
     os_name = np.where(
         ev_device_name == "desktop",
         rng.choice(["Windows", "macOS"], ev_order.size, p=[0.7, 0.3]),
@@ -444,7 +414,7 @@ def make_retail(
     survey = None
     if survey_share > 0:
         respondents = np.flatnonzero(rng.uniform(0, 1, n_customers) < survey_share)
-        needs = np.array([s.needs for s in segments], dtype=float)[segment_of[respondents]]
+        needs = planted.values("needs", respondents)
         answers = np.clip(np.round(needs + rng.normal(0, 0.8, needs.shape)), 1, 5)
         answers[rng.uniform(0, 1, answers.shape) < 0.04] = np.nan
         survey = pd.DataFrame(answers, columns=list(NEED_ITEMS)).astype("Int64")
@@ -452,21 +422,19 @@ def make_retail(
         # design weight: younger customers answer less often, so they weigh more
         survey["weight"] = np.round(np.where(age[respondents] < 35, 1.4, 0.9), 3)
 
-    truth = pd.DataFrame(
-        {"customer_id": customer_ids, "segment": [segments[i].name for i in segment_of]}
-    )
+    truth = planted.truth("customer_id", customer_ids)
 
     # --- added tables and columns: a separate generator, so the tables above stay identical ---
     extra = np.random.default_rng([seed, 1])
     transactions["cost"] = _cost(extra, transactions)
-    customers = customers.assign(**_demographics(extra, segments, segment_of, age))
+    customers = customers.assign(**_demographics(extra, planted, age))
     campaigns = _campaigns(
-        extra, segments, segment_of, customer_ids, customers, signup_offset, active_to, start_ts
+        extra, planted, customer_ids, customers, signup_offset, active_to, start_ts
     )
     psychographic = None
     if survey_share > 0 and any(s.lifestyle for s in segments):
         psychographic = _lifestyle_survey(
-            extra, segments, segment_of, customer_ids, age, survey_share, start_ts, span_days
+            extra, planted, customer_ids, age, survey_share, start_ts, span_days
         )
     return RetailData(
         customers=customers,
@@ -508,18 +476,15 @@ def _cost(rng: np.random.Generator, transactions: pd.DataFrame) -> np.ndarray:
 
 
 def _demographics(
-    rng: np.random.Generator,
-    segments: tuple[PlantedSegment, ...],
-    segment_of: np.ndarray,
-    age: np.ndarray,
+    rng: np.random.Generator, planted: Planted, age: np.ndarray
 ) -> dict[str, np.ndarray]:
     """Income band, household size, education, marital status and area type per customer."""
-    n = segment_of.size
-    shift = np.array([s.income_shift for s in segments])[segment_of]
+    n = planted.of.size
+    shift = planted.values("income_shift")
     # income peaks in mid-life; bands are quantiles of a latent normal score
     latent = shift + 0.6 * np.exp(-(((age - 48) / 18.0) ** 2)) + rng.normal(0, 1, n)
     income = np.digitize(latent, [-1.2, -0.5, 0.2, 0.9, 1.6])
-    hh_mean = np.array([s.household_mean for s in segments])[segment_of]
+    hh_mean = planted.values("household_mean")
     household = np.clip(1 + rng.poisson(np.maximum(hh_mean - 1, 0.1)), 1, 8)
     edu_score = 0.8 * shift + rng.normal(0, 1, n) - 0.01 * np.maximum(age - 45, 0)
     education = np.digitize(edu_score, [-0.9, -0.1, 0.9, 1.9])
@@ -539,8 +504,7 @@ def _demographics(
 
 def _campaigns(
     rng: np.random.Generator,
-    segments: tuple[PlantedSegment, ...],
-    segment_of: np.ndarray,
+    planted: Planted,
     customer_ids: np.ndarray,
     customers: pd.DataFrame,
     signup_offset: np.ndarray,
@@ -556,7 +520,7 @@ def _campaigns(
     day = send_days[camp]
     eligible = customers["email_consent"].to_numpy()[cust] & (signup_offset[cust] <= day)
     cust, camp, day = cust[eligible], camp[eligible], day[eligible]
-    p = np.array([s.campaign_response for s in segments])[segment_of[cust]]
+    p = planted.values("campaign_response", cust)
     p = np.where(day > active_to[cust], 0.15 * p, p)  # lapsed customers rarely respond
     responded = rng.uniform(0, 1, cust.size) < p
     lag = rng.integers(0, 8, cust.size)
@@ -575,8 +539,7 @@ def _campaigns(
 
 def _lifestyle_survey(
     rng: np.random.Generator,
-    segments: tuple[PlantedSegment, ...],
-    segment_of: np.ndarray,
+    planted: Planted,
     customer_ids: np.ndarray,
     age: np.ndarray,
     survey_share: float,
@@ -584,8 +547,8 @@ def _lifestyle_survey(
     span_days: int,
 ) -> pd.DataFrame:
     """Attitudes/lifestyle battery (Likert 1-5), answered on a day in the history."""
-    respondents = np.flatnonzero(rng.uniform(0, 1, segment_of.size) < survey_share)
-    means = np.array([s.lifestyle for s in segments], dtype=float)[segment_of[respondents]]
+    respondents = np.flatnonzero(rng.uniform(0, 1, planted.of.size) < survey_share)
+    means = planted.values("lifestyle", respondents)
     answers = np.clip(np.round(means + rng.normal(0, 0.8, means.shape)), 1, 5)
     answers[rng.uniform(0, 1, answers.shape) < 0.03] = np.nan
     frame = pd.DataFrame(answers, columns=list(LIFESTYLE_ITEMS)).astype("Int64")

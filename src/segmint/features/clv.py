@@ -394,6 +394,13 @@ def _check_same_length(**arrays: np.ndarray) -> int:
     return n
 
 
+def _spend_arrays(frequency: Any, monetary_value: Any) -> tuple[np.ndarray, np.ndarray]:
+    x = _as_array("frequency", frequency)
+    m = _as_array("monetary_value", monetary_value)
+    _check_same_length(frequency=x, monetary_value=m)
+    return x, m
+
+
 def _check_rft(frequency: np.ndarray, recency: np.ndarray, T: np.ndarray) -> None:
     frequency, recency, T = np.broadcast_arrays(frequency, recency, T)
     if np.any(recency > T * (1 + 1e-12) + 1e-12):
@@ -457,9 +464,14 @@ def _minimize(
 
 
 class _CLVModel:
-    """Base class: scikit-learn-style parameter handling and JSON round-tripping."""
+    """Base class: scikit-learn-style parameter handling, the fit and JSON round-tripping.
+
+    A subclass names its parameters in ``_param_names`` and gives the weighted log-likelihood
+    in :meth:`_loglik`; ``_analytic_gradient`` says whether that also returns the gradient.
+    """
 
     _param_names: ClassVar[tuple[str, ...]] = ()
+    _analytic_gradient: ClassVar[bool] = True
 
     params_: dict[str, float]
     log_likelihood_: float
@@ -523,13 +535,52 @@ class _CLVModel:
         _check_rft(x, tx, T_)
         return x, tx, T_
 
-    def _set_fit(
-        self, log_params: np.ndarray, log_likelihood: float, n: int, converged: bool
-    ) -> None:
-        values = np.exp(log_params)
-        self.params_ = {k: float(v) for k, v in zip(self._param_names, values, strict=True)}
-        self.log_likelihood_ = float(log_likelihood)
-        self.n_customers_ = int(n)
+    def _values(self) -> tuple[float, ...]:
+        """The fitted parameters, in the order of ``_param_names``."""
+        return tuple(self.params_[k] for k in self._param_names)
+
+    def _loglik(self, params: np.ndarray, *data: np.ndarray) -> tuple[float, np.ndarray | None]:
+        """Weighted log-likelihood and its gradient in the parameters.
+
+        ``data`` are the unique rows' columns followed by their weights; the gradient is
+        ``None`` when the model has no ``_analytic_gradient``.
+        """
+        raise NotImplementedError
+
+    def _objective(self, log_params: np.ndarray, *data: np.ndarray) -> Any:
+        """Penalised mean negative log-likelihood over log-parameters, for :func:`_minimize`.
+
+        Returns the value, or the value and its gradient when the model has an analytic one.
+        """
+        params = np.exp(log_params)
+        ll, grad = self._loglik(params, *data)
+        n = data[-1].sum()
+        pen = self.penalizer_coef
+        value = -ll / n + pen * np.sum(params**2)
+        if grad is None:
+            return float(value)
+        # gradient with respect to log-parameters
+        return float(value), -grad * params / n + 2.0 * pen * params**2
+
+    def _fit_rows(self, *columns: np.ndarray) -> Self:
+        """Fit by maximum likelihood on validated per-customer columns and return ``self``.
+
+        Identical customers are collapsed into weighted rows; BFGS over log-parameters starts
+        at all parameters equal to 1, so the fit is deterministic.
+        """
+        unique, w = _unique_rows(*columns)
+        log_params, converged = _minimize(
+            lambda lp: self._objective(lp, *unique, w),
+            np.zeros(len(self._param_names)),
+            jac=self._analytic_gradient,
+            max_iter=self.max_iter,
+            model=type(self).__name__,
+        )
+        params = np.exp(log_params)
+        ll, _ = self._loglik(params, *unique, w)
+        self.params_ = {k: float(v) for k, v in zip(self._param_names, params, strict=True)}
+        self.log_likelihood_ = float(ll)
+        self.n_customers_ = int(w.sum())
         self.converged_ = bool(converged)
         logger.info(
             "%s fitted on %d customers: %s, log-likelihood %.4f%s",
@@ -539,6 +590,7 @@ class _CLVModel:
             self.log_likelihood_,
             "" if converged else " (NOT converged)",
         )
+        return self
 
     # -- serialisation ---------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -633,12 +685,111 @@ def _unique_rows(*columns: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
     return [uniq[:, i] for i in range(uniq.shape[1])], counts.astype(np.float64)
 
 
+class _PurchaseModel(_CLVModel):
+    """Base class of the purchase-count models, fitted on (frequency, recency, T).
+
+    A subclass gives P(alive) in :meth:`_palive` and the conditional expected purchases in
+    :meth:`_expected`; the notes of each model state its formulas.
+    """
+
+    def _palive(self, x: np.ndarray, tx: np.ndarray, T: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def _expected(self, t: np.ndarray, x: np.ndarray, tx: np.ndarray, T: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def fit(self, frequency: Any, recency: Any, T: Any) -> Self:
+        """Fit the model by maximum likelihood.
+
+        Parameters
+        ----------
+        frequency, recency, T : array-like
+            Per-customer repeat-transaction count, time of last purchase and age, as returned
+            by :func:`rfm_summary`.
+
+        Returns
+        -------
+        model
+            ``self``, fitted.
+
+        Raises
+        ------
+        InputError
+            If inputs are not finite, negative, of different lengths or inconsistent
+            (recency > T, or recency > 0 with frequency 0).
+        """
+        self._check_hyperparameters()
+        return self._fit_rows(*self._prepare(frequency, recency, T))
+
+    def probability_alive(self, frequency: Any, recency: Any, T: Any) -> Any:
+        """Probability that a customer with history (x, t_x, T) is still alive.
+
+        The formula is in the notes of the model class.
+
+        Parameters
+        ----------
+        frequency, recency, T : array-like or float
+            Customer histories (broadcast together).
+
+        Returns
+        -------
+        float, numpy.ndarray or pandas.Series
+            P(alive) per customer (a Series indexed like the first Series input, if any).
+        """
+        self._check_fitted()
+        x, tx, T_ = self._prepare(frequency, recency, T)
+        return _wrap(self._palive(x, tx, T_), frequency, recency, T, name="probability_alive")
+
+    def expected_purchases(self, t: Any, frequency: Any, recency: Any, T: Any) -> Any:
+        """Expected number of purchases in the next ``t`` periods given the history.
+
+        The formula is in the notes of the model class.
+
+        Parameters
+        ----------
+        t : float or array-like
+            Length of the forecast period, in the time units of the fit.
+        frequency, recency, T : array-like or float
+            Customer histories (broadcast together with ``t``).
+
+        Returns
+        -------
+        float, numpy.ndarray or pandas.Series
+            Expected purchases per customer.
+        """
+        self._check_fitted()
+        t_ = _as_array("t", t)
+        x, tx, T_ = self._prepare(frequency, recency, T)
+        result = self._expected(t_, x, tx, T_)
+        return _wrap(result, frequency, recency, T, t, name="expected_purchases")
+
+    def expected_purchases_new_customer(self, t: Any) -> Any:
+        """Expected number of purchases of a new customer in their first ``t`` periods.
+
+        The formula is in the notes of the model class.
+
+        Parameters
+        ----------
+        t : float or array-like
+            Time since the first purchase.
+
+        Returns
+        -------
+        float or numpy.ndarray
+            Expected repeat purchases.
+        """
+        self._check_fitted()
+        t_ = _as_array("t", t)
+        zero = np.zeros_like(t_)
+        return _wrap(self._expected(t_, zero, zero, zero), t, name="expected_purchases")
+
+
 # --------------------------------------------------------------------------------------------
 # BG/NBD
 # --------------------------------------------------------------------------------------------
 
 
-class BetaGeoModel(_CLVModel):
+class BetaGeoModel(_PurchaseModel):
     r"""BG/NBD model of repeat purchasing (Fader, Hardie & Lee, 2005).
 
     While "alive", a customer buys according to a Poisson process with rate
@@ -670,12 +821,28 @@ class BetaGeoModel(_CLVModel):
 
     Notes
     -----
-    The conditional expectation (equation (10) of [1]_) contains
-    :math:`((\alpha+T)/(\alpha+T+t))^{r+x}\,{}_2F_1(r+x, b+x; a+b+x-1; z)` with
-    :math:`z = t/(\alpha+T+t)`; for large x the hypergeometric function overflows while the
-    power underflows. Euler's transformation rewrites the product as
+    :meth:`probability_alive` is
+
+    .. math:: P(\text{alive}) = \left[1 + \delta_{x>0} \frac{a}{b+x-1}
+       \left(\frac{\alpha+T}{\alpha+t_x}\right)^{r+x}\right]^{-1}
+
+    which is exactly 1 for customers without repeat purchases (equation (11) of [1]_ with the
+    correction of [2]_); it is computed as a logistic function of a log-odds.
+
+    :meth:`expected_purchases` is equation (10) of [1]_:
+
+    .. math:: E[Y(t) \mid x, t_x, T] = \frac{a+b+x-1}{a-1}
+       \left[1 - \left(\frac{\alpha+T}{\alpha+T+t}\right)^{r+x}
+       {}_2F_1\left(r+x, b+x; a+b+x-1; \frac{t}{\alpha+T+t}\right)\right] P(\text{alive})
+
+    For large x the hypergeometric function overflows while the power underflows. Euler's
+    transformation rewrites the product, with :math:`z = t/(\alpha+T+t)`, as
     :math:`(1-z)^{a-1}\,{}_2F_1(a+b-1-r, a-1; a+b+x-1; z)`, whose arguments stay bounded, so no
-    overflow occurs. P(alive) is computed as a logistic function of a log-odds.
+    overflow occurs.
+
+    :meth:`expected_purchases_new_customer` is equation (9) of [1]_:
+    :math:`E[X(t)] = \frac{a+b-1}{a-1}\left[1 - \left(\frac{\alpha}{\alpha+t}\right)^r
+    {}_2F_1\left(r, b; a+b-1; \frac{t}{\alpha+t}\right)\right]`.
 
     References
     ----------
@@ -696,108 +863,23 @@ class BetaGeoModel(_CLVModel):
 
     _param_names = ("r", "alpha", "a", "b")
 
-    def _objective(
-        self,
-        log_params: np.ndarray,
-        x: np.ndarray,
-        tx: np.ndarray,
-        T: np.ndarray,
-        w: np.ndarray,
+    def _loglik(
+        self, params: np.ndarray, x: np.ndarray, tx: np.ndarray, T: np.ndarray, w: np.ndarray
     ) -> tuple[float, np.ndarray]:
-        r, alpha, a, b = np.exp(log_params)
-        ll, grad = _bgnbd_loglik(r, alpha, a, b, x, tx, T, w)
-        n = w.sum()
-        params = np.exp(log_params)
-        pen = self.penalizer_coef
-        value = -ll / n + pen * np.sum(params**2)
-        # gradient with respect to log-parameters
-        g = -grad * params / n + 2.0 * pen * params**2
-        return float(value), g
+        return _bgnbd_loglik(*params, x, tx, T, w)
 
-    def fit(self, frequency: Any, recency: Any, T: Any) -> BetaGeoModel:
-        """Fit the model by maximum likelihood.
-
-        Parameters
-        ----------
-        frequency, recency, T : array-like
-            Per-customer repeat-transaction count, time of last purchase and age, as returned
-            by :func:`rfm_summary`.
-
-        Returns
-        -------
-        BetaGeoModel
-            ``self``, fitted.
-
-        Raises
-        ------
-        InputError
-            If inputs are not finite, negative, of different lengths or inconsistent
-            (recency > T, or recency > 0 with frequency 0).
-        """
-        self._check_hyperparameters()
-        x = _as_array("frequency", frequency)
-        tx = _as_array("recency", recency)
-        T_ = _as_array("T", T)
-        n = _check_same_length(frequency=x, recency=tx, T=T_)
-        _check_rft(x, tx, T_)
-        (ux, utx, uT), w = _unique_rows(x, tx, T_)
-        log_params, converged = _minimize(
-            lambda lp: self._objective(lp, ux, utx, uT, w),
-            np.zeros(4),
-            jac=True,
-            max_iter=self.max_iter,
-            model=type(self).__name__,
-        )
-        r, alpha, a, b = np.exp(log_params)
-        ll, _ = _bgnbd_loglik(r, alpha, a, b, ux, utx, uT, w)
-        self._set_fit(log_params, ll, n, converged)
-        return self
-
-    def _log_odds_dead(self, x: np.ndarray, tx: np.ndarray, T: np.ndarray) -> np.ndarray:
-        p = self.params_
-        r, alpha, a, b = p["r"], p["alpha"], p["a"], p["b"]
+    def _palive(self, x: np.ndarray, tx: np.ndarray, T: np.ndarray) -> np.ndarray:
+        r, alpha, a, b = self._values()
         with np.errstate(divide="ignore", invalid="ignore"):
             log_odds = (
                 np.log(a)
                 - np.log(np.maximum(b + x - 1.0, 1e-300))
                 + (r + x) * (np.log(alpha + T) - np.log(alpha + tx))
             )
-        return np.where(x > 0, log_odds, -np.inf)
-
-    def probability_alive(self, frequency: Any, recency: Any, T: Any) -> Any:
-        r"""Probability that a customer with history (x, t_x, T) is still alive.
-
-        .. math:: P(\text{alive}) = \left[1 + \delta_{x>0} \frac{a}{b+x-1}
-           \left(\frac{\alpha+T}{\alpha+t_x}\right)^{r+x}\right]^{-1}
-
-        which is exactly 1 for customers without repeat purchases (equation (11) of [1]_ with
-        the correction of [2]_).
-
-        Parameters
-        ----------
-        frequency, recency, T : array-like or float
-            Customer histories (broadcast together).
-
-        Returns
-        -------
-        float, numpy.ndarray or pandas.Series
-            P(alive) per customer (a Series indexed like the first Series input, if any).
-
-        References
-        ----------
-        .. [1] Fader, P. S., Hardie, B. G. S. and Lee, K. L. (2005). "Counting your customers"
-           the easy way. *Marketing Science*, 24(2), 275-284.
-        .. [2] Fader, P. S., Hardie, B. G. S. and Lee, K. L. (2008). Computing P(alive) using the
-           BG/NBD model. http://brucehardie.com/notes/021/
-        """
-        self._check_fitted()
-        x, tx, T_ = self._prepare(frequency, recency, T)
-        result = expit(-self._log_odds_dead(x, tx, T_))
-        return _wrap(result, frequency, recency, T, name="probability_alive")
+        return expit(-np.where(x > 0, log_odds, -np.inf))
 
     def _expected(self, t: np.ndarray, x: np.ndarray, tx: np.ndarray, T: np.ndarray) -> np.ndarray:
-        p = self.params_
-        r, alpha, a, b = p["r"], p["alpha"], p["a"], p["b"]
+        r, alpha, a, b = self._values()
         if abs(a - 1.0) < 1e-7:
             # removable singularity at a = 1: average the two sides
             return (
@@ -806,70 +888,9 @@ class BetaGeoModel(_CLVModel):
                     _bgnbd_uncond_part(r, alpha, 1.0 - 1e-7, b, t, x, T)
                     + _bgnbd_uncond_part(r, alpha, 1.0 + 1e-7, b, t, x, T)
                 )
-                * expit(-self._log_odds_dead(x, tx, T))
+                * self._palive(x, tx, T)
             )
-        return _bgnbd_uncond_part(r, alpha, a, b, t, x, T) * expit(-self._log_odds_dead(x, tx, T))
-
-    def expected_purchases(self, t: Any, frequency: Any, recency: Any, T: Any) -> Any:
-        r"""Expected number of purchases in the next ``t`` periods given the history.
-
-        Equation (10) of [1]_:
-
-        .. math:: E[Y(t) \mid x, t_x, T] = \frac{a+b+x-1}{a-1}
-           \left[1 - \left(\frac{\alpha+T}{\alpha+T+t}\right)^{r+x}
-           {}_2F_1\left(r+x, b+x; a+b+x-1; \frac{t}{\alpha+T+t}\right)\right] P(\text{alive})
-
-        evaluated through Euler's transformation (see the class notes).
-
-        Parameters
-        ----------
-        t : float or array-like
-            Length of the forecast period, in the time units of the fit.
-        frequency, recency, T : array-like or float
-            Customer histories (broadcast together with ``t``).
-
-        Returns
-        -------
-        float, numpy.ndarray or pandas.Series
-            Expected purchases per customer.
-
-        References
-        ----------
-        .. [1] Fader, P. S., Hardie, B. G. S. and Lee, K. L. (2005). "Counting your customers"
-           the easy way. *Marketing Science*, 24(2), 275-284.
-        """
-        self._check_fitted()
-        t_ = _as_array("t", t)
-        x, tx, T_ = self._prepare(frequency, recency, T)
-        result = self._expected(t_, x, tx, T_)
-        return _wrap(result, frequency, recency, T, t, name="expected_purchases")
-
-    def expected_purchases_new_customer(self, t: Any) -> Any:
-        r"""Expected number of purchases of a new customer in their first ``t`` periods.
-
-        Equation (9) of [1]_:
-        :math:`E[X(t)] = \frac{a+b-1}{a-1}\left[1 - \left(\frac{\alpha}{\alpha+t}\right)^r
-        {}_2F_1\left(r, b; a+b-1; \frac{t}{\alpha+t}\right)\right]`.
-
-        Parameters
-        ----------
-        t : float or array-like
-            Time since the first purchase.
-
-        Returns
-        -------
-        float or numpy.ndarray
-            Expected repeat purchases.
-
-        References
-        ----------
-        .. [1] Fader, P. S., Hardie, B. G. S. and Lee, K. L. (2005). "Counting your customers"
-           the easy way. *Marketing Science*, 24(2), 275-284.
-        """
-        self._check_fitted()
-        t_ = _as_array("t", t)
-        zero = np.zeros_like(t_)
-        return _wrap(self._expected(t_, zero, zero, zero), t, name="expected_purchases")
+        return _bgnbd_uncond_part(r, alpha, a, b, t, x, T) * self._palive(x, tx, T)
 
 
 def _bgnbd_loglik(
@@ -924,7 +945,7 @@ def _bgnbd_uncond_part(
 # --------------------------------------------------------------------------------------------
 
 
-class ParetoNBDModel(_CLVModel):
+class ParetoNBDModel(_PurchaseModel):
     r"""Pareto/NBD model of repeat purchasing (Schmittlein, Morrison & Colombo, 1987).
 
     While alive a customer buys at Poisson rate :math:`\lambda \sim \mathrm{Gamma}(r, \alpha)`;
@@ -953,6 +974,22 @@ class ParetoNBDModel(_CLVModel):
     converged_ : bool
         Whether the optimiser converged.
 
+    Notes
+    -----
+    :meth:`probability_alive` is equation (18) of [2]_; it is 1 when ``recency == T``:
+
+    .. math:: P(\text{alive}) = \left[1 + \frac{s}{r+s+x}(\alpha+T)^{r+x}(\beta+T)^s A_0
+       \right]^{-1}
+
+    :meth:`expected_purchases` is equation (41) of [2]_ (the limit is used at s = 1):
+
+    .. math:: E[Y(t)\mid x, t_x, T] = \frac{(r+x)(\beta+T)}{(\alpha+T)(s-1)}
+       \left[1 - \left(\frac{\beta+T}{\beta+T+t}\right)^{s-1}\right] P(\text{alive})
+
+    :meth:`expected_purchases_new_customer` is equation (17) of [2]_:
+    :math:`E[X(t)] = \frac{r\beta}{\alpha(s-1)}\left[1 - \left(\frac{\beta}{\beta+t}
+    \right)^{s-1}\right]`.
+
     References
     ----------
     .. [1] Schmittlein, D. C., Morrison, D. G. and Colombo, R. (1987). Counting your customers:
@@ -962,59 +999,15 @@ class ParetoNBDModel(_CLVModel):
     """
 
     _param_names = ("r", "alpha", "s", "beta")
+    _analytic_gradient = False
 
-    def _objective(
-        self,
-        log_params: np.ndarray,
-        x: np.ndarray,
-        tx: np.ndarray,
-        T: np.ndarray,
-        w: np.ndarray,
-    ) -> float:
-        params = np.exp(log_params)
-        ll = float(np.sum(w * _pnbd_loglik_terms(*params, x, tx, T)))
-        return -ll / w.sum() + self.penalizer_coef * float(np.sum(params**2))
-
-    def fit(self, frequency: Any, recency: Any, T: Any) -> ParetoNBDModel:
-        """Fit the model by maximum likelihood.
-
-        Parameters
-        ----------
-        frequency, recency, T : array-like
-            Per-customer repeat-transaction count, time of last purchase and age, as returned
-            by :func:`rfm_summary`.
-
-        Returns
-        -------
-        ParetoNBDModel
-            ``self``, fitted.
-
-        Raises
-        ------
-        InputError
-            If inputs are not finite, negative, of different lengths or inconsistent.
-        """
-        self._check_hyperparameters()
-        x = _as_array("frequency", frequency)
-        tx = _as_array("recency", recency)
-        T_ = _as_array("T", T)
-        n = _check_same_length(frequency=x, recency=tx, T=T_)
-        _check_rft(x, tx, T_)
-        (ux, utx, uT), w = _unique_rows(x, tx, T_)
-        log_params, converged = _minimize(
-            lambda lp: self._objective(lp, ux, utx, uT, w),
-            np.zeros(4),
-            jac=False,
-            max_iter=self.max_iter,
-            model=type(self).__name__,
-        )
-        ll = float(np.sum(w * _pnbd_loglik_terms(*np.exp(log_params), ux, utx, uT)))
-        self._set_fit(log_params, ll, n, converged)
-        return self
+    def _loglik(
+        self, params: np.ndarray, x: np.ndarray, tx: np.ndarray, T: np.ndarray, w: np.ndarray
+    ) -> tuple[float, None]:
+        return float(np.sum(w * _pnbd_loglik_terms(*params, x, tx, T))), None
 
     def _palive(self, x: np.ndarray, tx: np.ndarray, T: np.ndarray) -> np.ndarray:
-        p = self.params_
-        r, alpha, s, beta = p["r"], p["alpha"], p["s"], p["beta"]
+        r, alpha, s, beta = self._values()
         log_a0 = _pnbd_log_a0(r, alpha, s, beta, x, tx, T)
         log_odds = (
             np.log(s)
@@ -1025,36 +1018,8 @@ class ParetoNBDModel(_CLVModel):
         )
         return expit(-log_odds)
 
-    def probability_alive(self, frequency: Any, recency: Any, T: Any) -> Any:
-        r"""Probability that a customer with history (x, t_x, T) is still alive.
-
-        .. math:: P(\text{alive}) = \left[1 + \frac{s}{r+s+x}(\alpha+T)^{r+x}(\beta+T)^s A_0
-           \right]^{-1}
-
-        (equation (18) of [1]_). It is 1 when ``recency == T``.
-
-        Parameters
-        ----------
-        frequency, recency, T : array-like or float
-            Customer histories (broadcast together).
-
-        Returns
-        -------
-        float, numpy.ndarray or pandas.Series
-            P(alive) per customer.
-
-        References
-        ----------
-        .. [1] Fader, P. S. and Hardie, B. G. S. (2005). A note on deriving the Pareto/NBD
-           model and related expressions. http://brucehardie.com/notes/009/
-        """
-        self._check_fitted()
-        x, tx, T_ = self._prepare(frequency, recency, T)
-        return _wrap(self._palive(x, tx, T_), frequency, recency, T, name="probability_alive")
-
     def _expected(self, t: np.ndarray, x: np.ndarray, tx: np.ndarray, T: np.ndarray) -> np.ndarray:
-        p = self.params_
-        r, alpha, s, beta = p["r"], p["alpha"], p["s"], p["beta"]
+        r, alpha, s, beta = self._values()
         log_ratio = np.log(beta + T + t) - np.log(beta + T)
         sm1 = s - 1.0
         # [1 - ((beta+T)/(beta+T+t))^(s-1)] / (s-1), with its limit log-ratio at s = 1
@@ -1063,63 +1028,6 @@ class ParetoNBDModel(_CLVModel):
         else:
             factor = -np.expm1(-sm1 * log_ratio) / sm1
         return (r + x) * (beta + T) / (alpha + T) * factor * self._palive(x, tx, T)
-
-    def expected_purchases(self, t: Any, frequency: Any, recency: Any, T: Any) -> Any:
-        r"""Expected number of purchases in the next ``t`` periods given the history.
-
-        .. math:: E[Y(t)\mid x, t_x, T] = \frac{(r+x)(\beta+T)}{(\alpha+T)(s-1)}
-           \left[1 - \left(\frac{\beta+T}{\beta+T+t}\right)^{s-1}\right] P(\text{alive})
-
-        (equation (41) of [1]_; the limit is used at s = 1).
-
-        Parameters
-        ----------
-        t : float or array-like
-            Length of the forecast period.
-        frequency, recency, T : array-like or float
-            Customer histories (broadcast together with ``t``).
-
-        Returns
-        -------
-        float, numpy.ndarray or pandas.Series
-            Expected purchases per customer.
-
-        References
-        ----------
-        .. [1] Fader, P. S. and Hardie, B. G. S. (2005). A note on deriving the Pareto/NBD
-           model and related expressions. http://brucehardie.com/notes/009/
-        """
-        self._check_fitted()
-        t_ = _as_array("t", t)
-        x, tx, T_ = self._prepare(frequency, recency, T)
-        result = self._expected(t_, x, tx, T_)
-        return _wrap(result, frequency, recency, T, t, name="expected_purchases")
-
-    def expected_purchases_new_customer(self, t: Any) -> Any:
-        r"""Expected number of purchases of a new customer in their first ``t`` periods.
-
-        :math:`E[X(t)] = \frac{r\beta}{\alpha(s-1)}\left[1 - \left(\frac{\beta}{\beta+t}
-        \right)^{s-1}\right]` (equation (17) of [1]_).
-
-        Parameters
-        ----------
-        t : float or array-like
-            Time since the first purchase.
-
-        Returns
-        -------
-        float or numpy.ndarray
-            Expected repeat purchases.
-
-        References
-        ----------
-        .. [1] Fader, P. S. and Hardie, B. G. S. (2005). A note on deriving the Pareto/NBD
-           model and related expressions. http://brucehardie.com/notes/009/
-        """
-        self._check_fitted()
-        t_ = _as_array("t", t)
-        zero = np.zeros_like(t_)
-        return _wrap(self._expected(t_, zero, zero, zero), t, name="expected_purchases")
 
 
 def _pnbd_log_a0(
@@ -1223,18 +1131,12 @@ class GammaGammaModel(_CLVModel):
 
     _param_names = ("p", "q", "v")
 
-    def _objective(
-        self, log_params: np.ndarray, x: np.ndarray, m: np.ndarray, w: np.ndarray
+    def _loglik(
+        self, params: np.ndarray, x: np.ndarray, m: np.ndarray, w: np.ndarray
     ) -> tuple[float, np.ndarray]:
-        params = np.exp(log_params)
-        ll, grad = _gg_loglik(*params, x, m, w)
-        n = w.sum()
-        pen = self.penalizer_coef
-        value = -ll / n + pen * np.sum(params**2)
-        g = -grad * params / n + 2.0 * pen * params**2
-        return float(value), g
+        return _gg_loglik(*params, x, m, w)
 
-    def fit(self, frequency: Any, monetary_value: Any) -> GammaGammaModel:
+    def fit(self, frequency: Any, monetary_value: Any) -> Self:
         """Fit the model by maximum likelihood on the repeat buyers.
 
         Parameters
@@ -1256,9 +1158,7 @@ class GammaGammaModel(_CLVModel):
             non-positive ``monetary_value``, or the inputs are malformed.
         """
         self._check_hyperparameters()
-        x = _as_array("frequency", frequency)
-        m = _as_array("monetary_value", monetary_value)
-        _check_same_length(frequency=x, monetary_value=m)
+        x, m = _spend_arrays(frequency, monetary_value)
         repeat = x > 0
         if not np.any(repeat):
             raise InputError(
@@ -1274,17 +1174,7 @@ class GammaGammaModel(_CLVModel):
                 "customers first",
             )
         logger.debug("GammaGammaModel: %d of %d customers are repeat buyers", x.size, repeat.size)
-        (ux, um), w = _unique_rows(x, m)
-        log_params, converged = _minimize(
-            lambda lp: self._objective(lp, ux, um, w),
-            np.zeros(3),
-            jac=True,
-            max_iter=self.max_iter,
-            model=type(self).__name__,
-        )
-        ll, _ = _gg_loglik(*np.exp(log_params), ux, um, w)
-        self._set_fit(log_params, ll, x.size, converged)
-        return self
+        return self._fit_rows(x, m)
 
     def conditional_expected_spend(self, frequency: Any, monetary_value: Any) -> Any:
         r"""Expected mean transaction value given x transactions averaging :math:`\bar m_x`.
@@ -1316,16 +1206,14 @@ class GammaGammaModel(_CLVModel):
            iso-value curves for customer base analysis. *Journal of Marketing Research*,
            42(4), 415-430.
         """
-        params = self._check_fitted()
-        p, q, v = params["p"], params["q"], params["v"]
+        self._check_fitted()
+        p, q, v = self._values()
         if q <= 1:
             raise InputError(
                 f"the fitted Gamma-Gamma q = {q:.4g} is <= 1, so expected spend is infinite",
                 hint="spend is too heterogeneous for the Gamma-Gamma model; try a penalizer",
             )
-        x = _as_array("frequency", frequency)
-        m = _as_array("monetary_value", monetary_value)
-        _check_same_length(frequency=x, monetary_value=m)
+        x, m = _spend_arrays(frequency, monetary_value)
         result = (p * v + p * x * m) / (p * x + q - 1.0)
         return _wrap(result, frequency, monetary_value, name="expected_spend")
 
@@ -1430,8 +1318,7 @@ def customer_lifetime_value(
             )
     bgnbd._check_fitted()
     x, tx, T_ = bgnbd._prepare(frequency, recency, T)
-    m = _as_array("monetary_value", monetary_value)
-    _check_same_length(frequency=x, monetary_value=m)
+    _, m = _spend_arrays(x, monetary_value)
     spend = np.asarray(gamma_gamma.conditional_expected_spend(x, m), dtype=np.float64)
 
     n_steps = max(1, math.ceil(horizon_periods / periods_per_step - 1e-9))
