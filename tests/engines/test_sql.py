@@ -97,6 +97,8 @@ def test_default_memory_limit_is_a_share_of_physical_memory() -> None:
     assert total
     limit = int(default_memory_limit(0.25).removesuffix("MB"))
     assert limit == max(512, int(total * 0.25 / 2**20))
+    default = int(default_memory_limit().removesuffix("MB"))
+    assert default == max(512, int(total * 0.15 / 2**20))
 
 
 def test_run_refuses_an_unknown_engine(cli, tmp_path) -> None:
