@@ -43,6 +43,7 @@ def cases() -> list[tuple[str, str, dict]]:
         scale.append(("bench_scale", "generate", args))
         if size != 20_000_000:
             scale += [("bench_scale", "run_baseline", {**args, "style": s}) for s in baselines]
+            scale.append(("bench_scale", "run_duckdb_rfm", args))
         scale.append(("bench_scale", "run_segmint", {**args, "engine": "duckdb"}))
         if size != 20_000_000:
             scale.append(("bench_scale", "run_segmint", {**args, "engine": "spark"}))
