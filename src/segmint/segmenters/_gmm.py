@@ -1,190 +1,28 @@
-"""Gaussian mixture segmenter with the number of segments chosen by BIC.
-
-Besides :class:`GaussianMixtureSegmenter`, this module holds the few helpers that the
-segmenters of this package share (``k_range`` validation, survey-weight handling, the JSON
-serialisation envelope).
-"""
+"""Gaussian mixture segmenter with the number of segments chosen by BIC."""
 
 from __future__ import annotations
 
-import math
-from numbers import Integral, Real
+from numbers import Real
 from typing import Any, ClassVar, Self
 
 import numpy as np
-import pandas as pd
 from scipy.special import logsumexp
 from sklearn.base import BaseEstimator, ClusterMixin, _fit_context
 from sklearn.cluster import kmeans_plusplus
-from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from segmint._logging import logger
-from segmint.exceptions import ModelError
-from segmint.segmenters._ids import size_order
+from segmint.segmenters._base import (
+    COMMON_CONSTRAINTS,
+    SegmenterMixin,
+    min_share,
+    permute_by_size,
+    relative_weights,
+    seeds,
+)
 
 __all__ = ["GaussianMixtureSegmenter"]
-
-_FORMAT = "segmint.segmenter"
-_FORMAT_VERSION = 1
-_SEED_MAX = np.iinfo(np.int32).max
-
-
-# ---------------------------------------------------------------------------------------------
-# Helpers shared by the segmenters of this package
-# ---------------------------------------------------------------------------------------------
-
-
-def _candidate_ks(k_range: Any, n_samples: int, *, min_k: int, name: str) -> list[int]:
-    """Validate ``k_range`` (two inclusive integer bounds) and clip it to ``n_samples``.
-
-    Raises
-    ------
-    ValueError
-        When the bounds are malformed or no candidate fits the data.
-    """
-    bounds = tuple(k_range) if isinstance(k_range, (tuple, list)) else None
-    if (
-        bounds is None
-        or len(bounds) != 2
-        or not all(isinstance(b, Integral) and not isinstance(b, bool) for b in bounds)
-        or bounds[0] < min_k
-        or bounds[0] > bounds[1]
-    ):
-        raise ValueError(
-            f"The 'k_range' parameter of {name} must be a pair of integers (low, high) with "
-            f"{min_k} <= low <= high, got {k_range!r}. Pass e.g. k_range=({max(min_k, 2)}, 8)."
-        )
-    low, high = int(bounds[0]), int(bounds[1])
-    if low > n_samples:
-        raise ValueError(
-            f"{name} cannot try k_range={k_range!r} with only n_samples={n_samples}: every "
-            "candidate number of segments exceeds the number of samples. Lower k_range or "
-            "pass more data."
-        )
-    if high > n_samples:
-        logger.info("%s: k_range clipped to (%d, %d) = n_samples", name, low, n_samples)
-        high = n_samples
-    return list(range(low, high + 1))
-
-
-def _check_forced_k(n_segments: int, n_samples: int, name: str) -> None:
-    if n_segments > n_samples:
-        raise ValueError(
-            f"{name} got n_segments={n_segments} but only n_samples={n_samples}. Pass "
-            "n_segments <= n_samples, or n_segments=None to choose it from k_range."
-        )
-
-
-def _relative_weights(sample_weight: Any, X: Any, n_samples: int) -> np.ndarray:
-    """Validate ``sample_weight`` and rescale it to sum to ``n_samples``.
-
-    Survey weights are relative: what matters is their ratio. Rescaling them to sum to the
-    sample size keeps log-likelihoods, BIC and AIC on the scale of the actual sample (as Mplus
-    and most survey software do) instead of the population size the weights may add up to.
-    """
-    if sample_weight is None:
-        return np.ones(n_samples, dtype=np.float64)
-    weight = _check_sample_weight(
-        sample_weight, X, dtype=np.float64, ensure_non_negative=True, copy=True
-    )
-    total = float(weight.sum())
-    if not np.isfinite(total) or total <= 0:
-        raise ValueError(
-            "sample_weight must contain finite, non-negative values with a positive sum; got a "
-            f"sum of {total!r}. Drop the rows you want to ignore instead of weighting them all 0."
-        )
-    return weight * (n_samples / total)
-
-
-def _permute_by_size(
-    labels: np.ndarray, n_segments: int, centers: np.ndarray, weight: np.ndarray
-) -> np.ndarray:
-    """Return ``order`` so that ``params[order]`` lists segments by their stable id."""
-    mapping = size_order(labels, n_segments, centers=centers, sample_weight=weight)
-    return np.argsort(mapping)
-
-
-def _min_share(labels: np.ndarray, n_segments: int, weight: np.ndarray) -> float:
-    sizes = np.bincount(labels, weights=weight, minlength=n_segments)
-    return float(sizes.min() / sizes.sum())
-
-
-def _seeds(random_state: Any, n: int) -> list[int]:
-    rng = check_random_state(random_state)
-    return [int(s) for s in rng.randint(_SEED_MAX, size=n)]
-
-
-def _json_params(estimator: BaseEstimator) -> dict[str, Any]:
-    params = {}
-    for key, value in estimator.get_params(deep=False).items():
-        if isinstance(value, np.ndarray):
-            value = value.tolist()
-        elif isinstance(value, tuple):
-            value = list(value)
-        if key == "random_state" and not (value is None or isinstance(value, Integral)):
-            logger.debug("to_dict: random_state %r is not serialisable, stored as None", value)
-            value = None
-        if isinstance(value, np.generic):
-            value = value.item()
-        params[key] = value
-    return params
-
-
-def _envelope(estimator: BaseEstimator, fitted: dict[str, Any]) -> dict[str, Any]:
-    common: dict[str, Any] = {"n_features_in_": int(estimator.n_features_in_)}
-    names = getattr(estimator, "feature_names_in_", None)
-    common["feature_names_in_"] = None if names is None else [str(n) for n in names]
-    common["n_segments_"] = int(estimator.n_segments_)
-    evidence = getattr(estimator, "evidence_", None)
-    if evidence is not None:
-        common["evidence_"] = {
-            col: [None if (isinstance(v, float) and math.isnan(v)) else v for v in values]
-            for col, values in evidence.to_dict(orient="list").items()
-        }
-    return {
-        "format": _FORMAT,
-        "version": _FORMAT_VERSION,
-        "estimator": type(estimator).__name__,
-        "params": _json_params(estimator),
-        "fitted": {**common, **fitted},
-    }
-
-
-def _open_envelope(cls: type, d: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
-    """Check the envelope written by :func:`_envelope` and rebuild the bare estimator."""
-    if not isinstance(d, dict) or d.get("format") != _FORMAT:
-        raise ModelError(
-            f"{cls.__name__}.from_dict got something that is not a segmint segmenter dict.",
-            hint="Pass the dict returned by to_dict() (after json.loads if it was stored).",
-        )
-    if d.get("version") != _FORMAT_VERSION:
-        raise ModelError(
-            f"{cls.__name__}.from_dict cannot read format version {d.get('version')!r}; this "
-            f"segmint reads version {_FORMAT_VERSION}.",
-            hint="Refit the model with this segmint version.",
-        )
-    if d.get("estimator") != cls.__name__:
-        raise ModelError(
-            f"{cls.__name__}.from_dict got a dict for {d.get('estimator')!r}.",
-            hint=f"Use {d.get('estimator')}.from_dict(d) instead.",
-        )
-    params = dict(d["params"])
-    if params.get("k_range") is not None:
-        params["k_range"] = tuple(params["k_range"])
-    estimator = cls(**params)
-    fitted = d["fitted"]
-    estimator.n_features_in_ = int(fitted["n_features_in_"])
-    if fitted.get("feature_names_in_") is not None:
-        estimator.feature_names_in_ = np.asarray(fitted["feature_names_in_"], dtype=object)
-    estimator.n_segments_ = int(fitted["n_segments_"])
-    if fitted.get("evidence_") is not None:
-        evidence = pd.DataFrame(fitted["evidence_"])
-        estimator.evidence_ = evidence.astype(
-            {col: ("int64" if col == "k" else "float64") for col in evidence.columns}
-        )
-    return estimator, fitted
 
 
 # ---------------------------------------------------------------------------------------------
@@ -270,7 +108,7 @@ def _m_step(
     return nk / nk.sum(), means, cov
 
 
-class GaussianMixtureSegmenter(ClusterMixin, BaseEstimator):
+class GaussianMixtureSegmenter(SegmenterMixin, ClusterMixin, BaseEstimator):
     """Segment numeric customer data with a Gaussian mixture, k chosen by BIC.
 
     Every candidate number of segments in ``k_range`` is fitted by expectation-maximisation
@@ -366,15 +204,12 @@ class GaussianMixtureSegmenter(ClusterMixin, BaseEstimator):
     """
 
     _parameter_constraints: ClassVar[dict] = {
-        "n_segments": [Interval(Integral, 1, None, closed="left"), None],
-        "k_range": [tuple, list],
+        **COMMON_CONSTRAINTS,
         "covariance_type": [StrOptions({"full", "tied", "diag", "spherical"})],
-        "n_init": [Interval(Integral, 1, None, closed="left")],
-        "max_iter": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
         "reg_covar": [Interval(Real, 0, None, closed="left")],
-        "random_state": ["random_state"],
     }
+    _fitted_attributes: ClassVar[list[str]] = ["means_", "covariances_", "weights_"]
 
     def __init__(
         self,
@@ -420,18 +255,14 @@ class GaussianMixtureSegmenter(ClusterMixin, BaseEstimator):
         X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
         X = np.asarray(X, dtype=np.float64)
         n = X.shape[0]
-        weight = _relative_weights(sample_weight, X, n)
+        weight = relative_weights(sample_weight, X, n)
         name = type(self).__name__
-        if self.n_segments is not None:
-            _check_forced_k(self.n_segments, n, name)
-            ks = [int(self.n_segments)]
-        else:
-            ks = _candidate_ks(self.k_range, n, min_k=1, name=name)
-        seeds = _seeds(self.random_state, self.n_init * len(ks))
+        ks = self._candidate_ks(n, min_k=1)
+        starts = seeds(self.random_state, self.n_init * len(ks))
 
         rows, best = [], None
         for i, k in enumerate(ks):
-            model = self._fit_k(X, weight, k, seeds[i * self.n_init : (i + 1) * self.n_init])
+            model = self._fit_k(X, weight, k, starts[i * self.n_init : (i + 1) * self.n_init])
             p = _n_parameters(k, X.shape[1], self.covariance_type)
             total_n = float(weight.sum())
             bic = -2.0 * model["ll"] + p * np.log(total_n)
@@ -443,7 +274,7 @@ class GaussianMixtureSegmenter(ClusterMixin, BaseEstimator):
                     "bic": float(bic),
                     "aic": float(aic),
                     "log_likelihood": float(model["ll"]),
-                    "min_segment_share": _min_share(labels, k, weight),
+                    "min_segment_share": min_share(labels, k, weight),
                 }
             )
             logger.debug("%s: k=%d bic=%.3f", name, k, bic)
@@ -452,27 +283,13 @@ class GaussianMixtureSegmenter(ClusterMixin, BaseEstimator):
         assert best is not None
         _, k, model = best
 
-        order = _permute_by_size(model["resp"].argmax(axis=1), k, model["means"], weight)
+        order = permute_by_size(model["resp"].argmax(axis=1), k, model["means"], weight)
         self.weights_ = model["weights"][order]
         self.means_ = model["means"][order]
         cov = model["cov"]
         self.covariances_ = cov if self.covariance_type == "tied" else cov[order]
-        self.n_segments_ = int(k)
-        self.log_likelihood_ = float(model["ll"])
-        self.converged_ = bool(model["converged"])
-        self.n_iter_ = int(model["n_iter"])
-        if self.n_segments is None:
-            self.evidence_ = pd.DataFrame(rows, columns=list(rows[0]))
-        elif hasattr(self, "evidence_"):
-            del self.evidence_
+        self._keep_em_fit(model, k, rows)
         self.labels_ = self._log_resp(X).argmax(axis=1)
-        if not self.converged_:
-            logger.warning(
-                "%s: EM did not converge in max_iter=%d iterations for k=%d; raise max_iter.",
-                name,
-                self.max_iter,
-                k,
-            )
         logger.info("%s: %d segments", name, k)
         return self
 
@@ -561,68 +378,22 @@ class GaussianMixtureSegmenter(ClusterMixin, BaseEstimator):
         """
         return np.exp(self._log_resp(self._validate_predict(X)))
 
-    def fit_predict(self, X: Any, y: Any = None, sample_weight: Any = None) -> np.ndarray:
-        """Fit and return ``labels_``.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Numeric training data.
-        y : None
-            Ignored.
-        sample_weight : array-like of shape (n_samples,), default=None
-            Non-negative relative weights.
-
-        Returns
-        -------
-        labels : ndarray of shape (n_samples,)
-            Stable segment ids.
-        """
-        return self.fit(X, sample_weight=sample_weight).labels_
-
     # -- serialisation ---------------------------------------------------------------------
 
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-serialisable description of the fitted model.
+    def _fitted_state(self) -> dict[str, Any]:
+        return {
+            "weights_": self.weights_.tolist(),
+            "means_": self.means_.tolist(),
+            "covariances_": self.covariances_.tolist(),
+            "log_likelihood_": self.log_likelihood_,
+            "converged_": self.converged_,
+            "n_iter_": self.n_iter_,
+        }
 
-        Returns
-        -------
-        dict
-            Hyper-parameters and every fitted array needed by ``predict`` and
-            ``predict_proba`` (training labels are not included).
-        """
-        check_is_fitted(self, ["means_", "covariances_", "weights_"])
-        return _envelope(
-            self,
-            {
-                "weights_": self.weights_.tolist(),
-                "means_": self.means_.tolist(),
-                "covariances_": self.covariances_.tolist(),
-                "log_likelihood_": self.log_likelihood_,
-                "converged_": self.converged_,
-                "n_iter_": self.n_iter_,
-            },
-        )
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> GaussianMixtureSegmenter:
-        """Rebuild a fitted segmenter from :meth:`to_dict` output.
-
-        Parameters
-        ----------
-        d : dict
-            As returned by :meth:`to_dict`, possibly after a JSON round trip.
-
-        Returns
-        -------
-        GaussianMixtureSegmenter
-            A fitted estimator whose ``predict`` equals the original's.
-        """
-        est, fitted = _open_envelope(cls, d)
-        est.weights_ = np.asarray(fitted["weights_"], dtype=np.float64)
-        est.means_ = np.asarray(fitted["means_"], dtype=np.float64)
-        est.covariances_ = np.asarray(fitted["covariances_"], dtype=np.float64)
-        est.log_likelihood_ = float(fitted["log_likelihood_"])
-        est.converged_ = bool(fitted["converged_"])
-        est.n_iter_ = int(fitted["n_iter_"])
-        return est
+    def _restore_fitted_state(self, fitted: dict[str, Any]) -> None:
+        self.weights_ = np.asarray(fitted["weights_"], dtype=np.float64)
+        self.means_ = np.asarray(fitted["means_"], dtype=np.float64)
+        self.covariances_ = np.asarray(fitted["covariances_"], dtype=np.float64)
+        self.log_likelihood_ = float(fitted["log_likelihood_"])
+        self.converged_ = bool(fitted["converged_"])
+        self.n_iter_ = int(fitted["n_iter_"])

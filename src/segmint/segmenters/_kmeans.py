@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
 from numbers import Integral, Real
 from typing import ClassVar
 
@@ -9,14 +10,126 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin, _fit_context
 from sklearn.cluster import KMeans, MiniBatchKMeans
-from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score, silhouette_score
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
+from threadpoolctl import ThreadpoolController
 
 from segmint._logging import logger
+from segmint.segmenters._base import (
+    COMMON_CONSTRAINTS,
+    SEED_MAX,
+    candidate_ks,
+    from_json_params,
+    json_params,
+)
 from segmint.segmenters._ids import match_labels, size_order
-from segmint.segmenters._stability import bootstrap_stability
+from segmint.segmenters._stability import StabilityResult, bootstrap_stability
+
+_THREADED_FROM = 200_000
+"""Fits on fewer rows run single-threaded (see the Notes of :class:`KMeansSegmenter`)."""
+_SILHOUETTE_CHUNK = 1024
+_controller: ThreadpoolController | None = None
+
+
+def _threads_for(n_rows: int) -> AbstractContextManager:
+    """Limit OpenMP and BLAS to one thread for work on fewer than ``_THREADED_FROM`` rows.
+
+    On such sizes a k-means iteration takes about a millisecond, so a parallel region's
+    fork/join costs as much as the work, and when other processes occupy the cores every region
+    waits for a descheduled thread (measured on 2 cores under load: 5,000-row fits 50x slower,
+    100,000-row fits 1.6-4x slower with 2 threads than with 1).
+    """
+    global _controller
+    if n_rows >= _THREADED_FROM:
+        return nullcontext()
+    if _controller is None:
+        _controller = ThreadpoolController()
+    return _controller.limit(limits=1)
+
+
+def _calinski_davies(X: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
+    """Calinski-Harabasz and Davies-Bouldin indices of ``labels`` in one pass over ``X``.
+
+    Same definitions (and degenerate-case values) as
+    :func:`sklearn.metrics.calinski_harabasz_score` and
+    :func:`sklearn.metrics.davies_bouldin_score`, without their per-segment passes.
+    """
+    X = np.asarray(X, dtype=np.float64)
+    n_samples = X.shape[0]
+    _, codes = np.unique(labels, return_inverse=True)
+    n_labels = int(codes.max()) + 1
+    counts = np.bincount(codes, minlength=n_labels).astype(np.float64)
+    sums = np.column_stack(
+        [np.bincount(codes, weights=X[:, j], minlength=n_labels) for j in range(X.shape[1])]
+    )
+    centroids = sums / counts[:, None]
+    diff = X - centroids[codes]
+    sq_dist = np.einsum("ij,ij->i", diff, diff)
+    within = float(sq_dist.sum())
+    between = float(counts @ ((centroids - X.mean(axis=0)) ** 2).sum(axis=1))
+    ch = 1.0 if within == 0.0 else between * (n_samples - n_labels) / (within * (n_labels - 1))
+
+    scatter = np.bincount(codes, weights=np.sqrt(sq_dist), minlength=n_labels) / counts
+    gaps = np.sqrt(((centroids[:, None, :] - centroids[None, :, :]) ** 2).sum(axis=2))
+    if np.allclose(scatter, 0) or np.allclose(gaps, 0):
+        return float(ch), 0.0
+    gaps[gaps == 0] = np.inf
+    db = float(np.mean(np.max((scatter[:, None] + scatter[None, :]) / gaps, axis=1)))
+    return float(ch), db
+
+
+def _silhouettes(
+    X: np.ndarray, labelings: list[np.ndarray], *, sample_size: int, random_state: int
+) -> list[float]:
+    """Mean silhouette of each labelling of ``X`` on one shared random sample of rows.
+
+    The sample is the one :func:`sklearn.metrics.silhouette_score` draws for ``sample_size``
+    and ``random_state``, and each value equals that function's (up to rounding). The pairwise
+    Euclidean distances of the sample are computed once, chunk by chunk, and multiplied by the
+    side-by-side one-hot matrices of every labelling, which gives each row's summed distance to
+    every segment of every labelling in one product. NaN where a labelling has fewer than 2 or
+    as many segments as sampled rows.
+    """
+    rows = check_random_state(random_state).permutation(X.shape[0])[:sample_size]
+    Xs = np.asarray(X[rows], dtype=np.float64)
+    m = Xs.shape[0]
+    codes, widths = [], []
+    for labels in labelings:
+        _, code = np.unique(labels[rows], return_inverse=True)
+        codes.append(code)
+        widths.append(int(code.max()) + 1)
+    offsets = np.concatenate([[0], np.cumsum(widths)[:-1]]).astype(np.int64)
+    onehot = np.zeros((m, int(sum(widths))))
+    for code, offset in zip(codes, offsets, strict=True):
+        onehot[np.arange(m), offset + code] = 1.0
+    norms = np.einsum("ij,ij->i", Xs, Xs)
+    summed = np.empty_like(onehot)
+    for start in range(0, m, _SILHOUETTE_CHUNK):
+        stop = min(start + _SILHOUETTE_CHUNK, m)
+        dist = norms[start:stop, None] - 2.0 * Xs[start:stop] @ Xs.T + norms[None, :]
+        np.sqrt(np.maximum(dist, 0.0, out=dist), out=dist)
+        dist[np.arange(stop - start), np.arange(start, stop)] = 0.0
+        summed[start:stop] = dist @ onehot
+
+    scores = []
+    for code, width, offset in zip(codes, widths, offsets, strict=True):
+        if not 1 < width < m:
+            scores.append(float("nan"))
+            continue
+        sizes = np.bincount(code, minlength=width).astype(np.float64)
+        part = summed[:, offset : offset + width]
+        own = part[np.arange(m), code]
+        alone = sizes[code] == 1
+        within = own / np.where(alone, 1.0, sizes[code] - 1.0)
+        mean_to = part / sizes[None, :]
+        mean_to[np.arange(m), code] = np.inf
+        nearest = mean_to.min(axis=1)
+        top = np.maximum(within, nearest)
+        values = np.divide(nearest - within, top, out=np.zeros(m), where=top > 0)
+        values[alone] = 0.0
+        scores.append(float(values.mean()))
+    return scores
 
 
 def choose_k(evidence: pd.DataFrame, silhouette_tolerance: float = 0.1) -> int:
@@ -55,7 +168,9 @@ class KMeansSegmenter(ClusterMixin, TransformerMixin, BaseEstimator):
     ``n_init`` seeded starts, and the evidence table records the silhouette (on a fixed random
     sample of at most ``silhouette_sample`` customers), the Calinski-Harabasz and Davies-Bouldin
     indices, the within-segment sum of squares and the smallest segment's share. The rule that
-    chooses k is :func:`choose_k`.
+    chooses k is :func:`choose_k`. With more than ``selection_sample`` rows, k is chosen on a
+    seeded random sample of that many rows and the chosen solution is then refined on all rows
+    (see Notes).
 
     Segment ids follow the documented stable-id rule (:mod:`segmint.segmenters._ids`): 0 is the
     largest segment.
@@ -85,9 +200,18 @@ class KMeansSegmenter(ClusterMixin, TransformerMixin, BaseEstimator):
     min_stability : float, default=0.6
         Smallest mean bootstrap adjusted Rand index for a k to be admissible.
     minibatch_threshold : int, default=200000
-        From this many rows on, mini-batch k-means is used for speed.
+        From this many rows on, the k-means fits of the sweep use mini-batch k-means for
+        speed. The sweep runs on at most ``selection_sample`` rows, so with the defaults this
+        only matters when ``selection_sample`` is raised or None.
+    selection_sample : int or None, default=100000
+        With more rows than this, k is chosen on a uniform random sample of this many rows
+        (without replacement, drawn once from ``random_state``): the fits of every candidate
+        k, every column of ``evidence_`` and the stability refits use the sample only. The
+        solution of the chosen k is then refined on all rows by Lloyd iterations started from
+        its centres, which gives ``labels_``, ``cluster_centers_`` and ``inertia_``. None
+        chooses k on all rows.
     random_state : int, RandomState instance or None, default=None
-        Seed for the starts and the silhouette sample.
+        Seed for the starts and the silhouette, stability and selection samples.
 
     Attributes
     ----------
@@ -101,12 +225,17 @@ class KMeansSegmenter(ClusterMixin, TransformerMixin, BaseEstimator):
         One row per k tried: ``k, silhouette, calinski_harabasz, davies_bouldin, inertia,
         min_segment_share``, with stability on: ``stability_ari`` (mean bootstrap adjusted Rand
         index) with its 95 % interval ``stability_ari_low``/``_high`` and
-        ``min_segment_jaccard``; then ``admissible, chosen``.
+        ``min_segment_jaccard``; then ``admissible, chosen``. Computed on the selection
+        sample when k was chosen on one (``selection_sample_size_ < n_samples``).
     segment_stability_ : pandas.DataFrame or None
         Per segment of the chosen solution (in stable-id order): bootstrap Jaccard mean and
         95 % interval, dissolved share and Hennig's verdict; None when stability is off.
     inertia_ : float
-        Within-segment sum of squares of the chosen solution.
+        Within-segment sum of squares of the chosen solution, on all rows.
+    selection_sample_size_ : int or None
+        Rows k was chosen on: ``selection_sample`` when the data had more rows, else all of
+        them (``n_samples``). None on a segmenter rebuilt from a dict written before this
+        attribute existed.
 
     Notes
     -----
@@ -114,6 +243,25 @@ class KMeansSegmenter(ClusterMixin, TransformerMixin, BaseEstimator):
     small k); the Calinski-Harabasz variance ratio alone tends to split. The rule uses each
     against the other's weakness: among the admissible k whose silhouette is within
     ``silhouette_tolerance`` of the best, the k with the highest Calinski-Harabasz index wins.
+
+    *Many rows.* The criteria are averages, or ratios of averages, over customers (silhouette,
+    variance ratio, scatter ratio, segment shares, bootstrap agreement); a uniform random
+    sample estimates them with an error that shrinks as one over the square root of its size,
+    which is why they are usually computed on a sample of large data (the silhouette and the
+    stability refits always were). Choosing k on ``selection_sample`` rows (only when that is
+    more than the largest candidate k) and refining only the chosen solution on all rows costs
+    ``n_init`` starts per k on the sample plus a few passes over all rows, instead of
+    ``n_init`` starts per k on all rows. The refinement is k-means on all rows started from the
+    sample's centres, so segments keep the meaning the evidence was computed for and end at the
+    full-data optimum next to them. ``evidence_`` describes the sample (its ``inertia`` is the
+    sample's sum of squares, ``inertia_`` that of all rows). Sample weights go along with the
+    sampled rows; the sample itself is drawn uniformly.
+
+    *Threads.* Work on fewer than 200,000 rows (the sweep on the sample, the stability refits
+    on ``stability_sample`` rows, the silhouette) runs with one OpenMP/BLAS thread: a k-means
+    iteration on such sizes takes about a millisecond, so fork/join overhead is as large as
+    the work, and when other processes share the cores each parallel region waits for a
+    descheduled thread. The refinement on all rows uses the usual thread pools.
 
     References
     ----------
@@ -135,18 +283,15 @@ class KMeansSegmenter(ClusterMixin, TransformerMixin, BaseEstimator):
     """
 
     _parameter_constraints: ClassVar[dict] = {
-        "n_segments": [Interval(Integral, 1, None, closed="left"), None],
-        "k_range": [tuple, list],
+        **COMMON_CONSTRAINTS,
         "min_segment_share": [Interval(Real, 0, 1, closed="both")],
-        "n_init": [Interval(Integral, 1, None, closed="left")],
-        "max_iter": [Interval(Integral, 1, None, closed="left")],
         "silhouette_sample": [Interval(Integral, 10, None, closed="left")],
         "silhouette_tolerance": [Interval(Real, 0, 1, closed="both")],
         "stability_resamples": [Interval(Integral, 0, None, closed="left")],
         "stability_sample": [Interval(Integral, 10, None, closed="left")],
         "min_stability": [Interval(Real, -1, 1, closed="both")],
         "minibatch_threshold": [Interval(Integral, 1, None, closed="left")],
-        "random_state": ["random_state"],
+        "selection_sample": [Interval(Integral, 100, None, closed="left"), None],
     }
 
     def __init__(
@@ -163,6 +308,7 @@ class KMeansSegmenter(ClusterMixin, TransformerMixin, BaseEstimator):
         stability_sample: int = 5000,
         min_stability: float = 0.6,
         minibatch_threshold: int = 200_000,
+        selection_sample: int | None = 100_000,
         random_state: int | np.random.RandomState | None = None,
     ) -> None:
         self.n_segments = n_segments
@@ -176,24 +322,8 @@ class KMeansSegmenter(ClusterMixin, TransformerMixin, BaseEstimator):
         self.stability_sample = stability_sample
         self.min_stability = min_stability
         self.minibatch_threshold = minibatch_threshold
+        self.selection_sample = selection_sample
         self.random_state = random_state
-
-    def _candidate_ks(self, n_samples: int) -> list[int]:
-        if self.n_segments is not None:
-            if self.n_segments > n_samples:
-                raise ValueError(f"n_segments={self.n_segments} must be <= n_samples={n_samples}.")
-            return [self.n_segments]
-        if len(self.k_range) != 2 or not all(isinstance(k, Integral) for k in self.k_range):
-            raise ValueError(
-                f"k_range must be a pair of integers (low, high), got {self.k_range!r}."
-            )
-        low, high = int(self.k_range[0]), int(self.k_range[1])
-        if low < 2 or high < low:
-            raise ValueError(f"k_range must satisfy 2 <= low <= high, got {self.k_range!r}.")
-        ks = [k for k in range(low, high + 1) if k < n_samples]
-        if not ks:
-            raise ValueError(f"k_range {self.k_range!r} needs more than {n_samples} samples.")
-        return ks
 
     def _kmeans(self, k: int, n_samples: int, seed: int) -> KMeans | MiniBatchKMeans:
         if n_samples >= self.minibatch_threshold:
@@ -228,38 +358,88 @@ class KMeansSegmenter(ClusterMixin, TransformerMixin, BaseEstimator):
         X = validate_data(self, X, dtype=[np.float64, np.float32])
         n_samples = X.shape[0]
         rng = check_random_state(self.random_state)
-        seed = int(rng.randint(np.iinfo(np.int32).max))
-        sample_seed = int(rng.randint(np.iinfo(np.int32).max))
-        ks = self._candidate_ks(n_samples)
-        sample_size = min(self.silhouette_sample, n_samples)
+        seed = int(rng.randint(SEED_MAX))
+        sample_seed = int(rng.randint(SEED_MAX))
+        # k < n_samples: with as many segments as rows no criterion is defined
+        ks = candidate_ks(
+            self.n_segments,
+            self.k_range,
+            n_samples,
+            min_k=2,
+            name=type(self).__name__,
+            max_k=n_samples - 1,
+        )
         weights = None if sample_weight is None else np.asarray(sample_weight, dtype=float)
 
+        # Choose k on a seeded uniform sample of the rows when there are many; drawn after the
+        # two seeds above, so that data below the sample size is fitted exactly as before.
+        rows = None
+        if self.selection_sample is not None and n_samples > self.selection_sample > ks[-1]:
+            rows = np.sort(
+                check_random_state(int(rng.randint(SEED_MAX))).choice(
+                    n_samples, size=self.selection_sample, replace=False
+                )
+            )
+            logger.info("choosing k on a random sample of %d of %d rows", rows.size, n_samples)
+        Xs = X if rows is None else X[rows]
+        ws = weights if weights is None or rows is None else weights[rows]
+
+        with _threads_for(Xs.shape[0]):
+            evidence, fits, stability = self._sweep(Xs, ws, ks, seed, sample_seed)
+        chosen = choose_k(evidence, self.silhouette_tolerance)
+        evidence["chosen"] = evidence["k"] == chosen
+
+        model = fits[chosen]
+        if rows is not None:
+            # the chosen solution, refined on every row by Lloyd iterations from its centres
+            with _threads_for(n_samples):
+                model = KMeans(
+                    n_clusters=chosen, init=model.cluster_centers_, n_init=1, max_iter=self.max_iter
+                ).fit(X, sample_weight=weights)
+        self.n_iter_ = int(model.n_iter_)
+        mapping = size_order(model.labels_, chosen, model.cluster_centers_, weights)
+        order = np.argsort(mapping)
+        self.cluster_centers_ = model.cluster_centers_[order]
+        self.labels_ = mapping[model.labels_]
+        self.n_segments_ = chosen
+        self.inertia_ = float(model.inertia_)
+        self.evidence_ = evidence
+        self.selection_sample_size_ = int(Xs.shape[0])
+        self.segment_stability_ = None
+        if chosen in stability:
+            labels = self.labels_ if rows is None else self.labels_[rows]
+            self.segment_stability_ = _on_final_ids(stability[chosen], labels)
+        logger.info("chose %d segments", chosen)
+        return self
+
+    def _sweep(
+        self,
+        X: np.ndarray,
+        weights: np.ndarray | None,
+        ks: list[int],
+        seed: int,
+        sample_seed: int,
+    ) -> tuple[pd.DataFrame, dict[int, KMeans | MiniBatchKMeans], dict[int, StabilityResult]]:
+        """Fit every candidate k on ``X`` and tabulate the evidence (without ``chosen``)."""
+        n_samples = X.shape[0]
         rows, fits, stability = [], {}, {}
         for k in ks:
             model = self._kmeans(k, n_samples, seed).fit(X, sample_weight=weights)
-            labels = model.labels_
-            sizes = np.bincount(labels, weights=weights, minlength=k)
-            n_distinct = len(np.unique(labels))
-            valid = 1 < n_distinct < n_samples
+            fits[k] = model
+            sizes = np.bincount(model.labels_, weights=weights, minlength=k)
+            n_distinct = int(np.count_nonzero(np.bincount(model.labels_, minlength=k)))
+            ch, db = (
+                _calinski_davies(X, model.labels_) if 1 < n_distinct < n_samples else (np.nan,) * 2
+            )
             rows.append(
                 {
                     "k": k,
-                    "silhouette": float(
-                        silhouette_score(
-                            X, labels, sample_size=sample_size, random_state=sample_seed
-                        )
-                    )
-                    if valid and sample_size > n_distinct
-                    else np.nan,
-                    "calinski_harabasz": float(calinski_harabasz_score(X, labels))
-                    if valid
-                    else np.nan,
-                    "davies_bouldin": float(davies_bouldin_score(X, labels)) if valid else np.nan,
+                    "calinski_harabasz": ch,
+                    "davies_bouldin": db,
                     "inertia": float(model.inertia_),
                     "min_segment_share": float(sizes.min() / sizes.sum()),
                 }
             )
-            fits[k] = model
             if self.stability_resamples > 0 and k > 1:
                 result = bootstrap_stability(
                     KMeans(n_clusters=k, n_init=min(self.n_init, 3), random_state=seed),
@@ -275,28 +455,22 @@ class KMeansSegmenter(ClusterMixin, TransformerMixin, BaseEstimator):
                     stability_ari_high=result.ari_interval[1],
                     min_segment_jaccard=float(result.per_segment["jaccard_mean"].min()),
                 )
-            logger.info("k=%d: silhouette %.3f", k, rows[-1]["silhouette"])
+        silhouettes = _silhouettes(
+            X,
+            [fits[k].labels_ for k in ks],
+            sample_size=min(self.silhouette_sample, n_samples),
+            random_state=sample_seed,
+        )
+        for row, silhouette in zip(rows, silhouettes, strict=True):
+            row["silhouette"] = silhouette
+            logger.info("k=%d: silhouette %.3f", row["k"], silhouette)
         evidence = pd.DataFrame(rows)
+        columns = ["k", "silhouette", "calinski_harabasz", "davies_bouldin", "inertia"]
+        evidence = evidence[columns + [c for c in evidence.columns if c not in columns]]
         evidence["admissible"] = evidence["min_segment_share"] >= self.min_segment_share
         if "stability_ari" in evidence:
             evidence["admissible"] &= evidence["stability_ari"].fillna(1.0) >= self.min_stability
-        chosen = choose_k(evidence, self.silhouette_tolerance)
-        evidence["chosen"] = evidence["k"] == chosen
-
-        model = fits[chosen]
-        self.n_iter_ = int(model.n_iter_)
-        mapping = size_order(model.labels_, chosen, model.cluster_centers_, weights)
-        order = np.argsort(mapping)
-        self.cluster_centers_ = model.cluster_centers_[order]
-        self.labels_ = mapping[model.labels_]
-        self.n_segments_ = chosen
-        self.inertia_ = float(model.inertia_)
-        self.evidence_ = evidence
-        self.segment_stability_ = None
-        if chosen in stability:
-            self.segment_stability_ = _on_final_ids(stability[chosen], self.labels_)
-        logger.info("chose %d segments", chosen)
-        return self
+        return evidence, fits, stability
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         """Assign each row to the segment with the nearest centre."""
@@ -315,21 +489,28 @@ class KMeansSegmenter(ClusterMixin, TransformerMixin, BaseEstimator):
         return np.maximum(dist, 0.0)
 
     def to_dict(self) -> dict:
-        """JSON-serialisable state: everything ``predict`` needs, and the evidence."""
+        """JSON-serialisable state: everything ``predict`` needs, and the evidence.
+
+        Returns
+        -------
+        dict
+            ``method`` ("kmeans"), ``params`` (hyper-parameters), the centres, inertia,
+            iterations, number of features, the evidence table, ``selection_sample_size`` and
+            the per-segment stability (records or None). This flat layout predates the
+            ``segmint.segmenter`` envelope of the other segmenters and is kept so that saved
+            models keep loading.
+        """
         check_is_fitted(self)
         return {
             "method": "kmeans",
-            "params": {
-                k: (list(v) if isinstance(v, tuple) else v)
-                for k, v in self.get_params().items()
-                if k != "random_state" or isinstance(v, int | None)
-            },
+            "params": json_params(self),
             "n_segments": self.n_segments_,
             "cluster_centers": self.cluster_centers_.tolist(),
             "inertia": self.inertia_,
             "n_iter": self.n_iter_,
             "n_features_in": int(self.n_features_in_),
             "evidence": self.evidence_.to_dict(orient="records"),
+            "selection_sample_size": self.selection_sample_size_,
             "segment_stability": None
             if self.segment_stability_ is None
             else self.segment_stability_.to_dict(orient="records"),
@@ -337,22 +518,34 @@ class KMeansSegmenter(ClusterMixin, TransformerMixin, BaseEstimator):
 
     @classmethod
     def from_dict(cls, data: dict) -> KMeansSegmenter:
-        """Rebuild a fitted segmenter from :meth:`to_dict` output."""
-        params = dict(data["params"])
-        params["k_range"] = tuple(params["k_range"])
-        seg = cls(**params)
+        """Rebuild a fitted segmenter from :meth:`to_dict` output.
+
+        Parameters
+        ----------
+        data : dict
+            As returned by :meth:`to_dict`, possibly after a JSON round trip (or written by an
+            earlier version, without ``selection_sample_size``).
+
+        Returns
+        -------
+        KMeansSegmenter
+            A fitted segmenter whose ``predict`` equals the original's.
+        """
+        seg = from_json_params(cls, data["params"])
         seg.cluster_centers_ = np.asarray(data["cluster_centers"], dtype=float)
         seg.n_segments_ = int(data["n_segments"])
         seg.inertia_ = float(data["inertia"])
         seg.n_features_in_ = int(data["n_features_in"])
         seg.evidence_ = pd.DataFrame(data["evidence"])
         seg.n_iter_ = int(data.get("n_iter", 0))
+        size = data.get("selection_sample_size")
+        seg.selection_sample_size_ = None if size is None else int(size)
         stab = data.get("segment_stability")
         seg.segment_stability_ = None if stab is None else pd.DataFrame(stab)
         return seg
 
 
-def _on_final_ids(result: object, labels: np.ndarray) -> pd.DataFrame:
+def _on_final_ids(result: StabilityResult, labels: np.ndarray) -> pd.DataFrame:
     """Per-segment stability of a bootstrap run, renumbered to the final segment ids.
 
     The bootstrap reference fit ran on a sample; its segments are matched to the final ones by

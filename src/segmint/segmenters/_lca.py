@@ -2,26 +2,23 @@
 
 from __future__ import annotations
 
-from numbers import Integral, Real
+from numbers import Real
 from typing import Any, ClassVar, Self
 
 import numpy as np
-import pandas as pd
 from scipy import sparse
 from sklearn.base import BaseEstimator, ClusterMixin, _fit_context
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
 from segmint._logging import logger
-from segmint.segmenters._gmm import (
-    _candidate_ks,
-    _check_forced_k,
-    _envelope,
-    _min_share,
-    _open_envelope,
-    _permute_by_size,
-    _relative_weights,
-    _seeds,
+from segmint.segmenters._base import (
+    COMMON_CONSTRAINTS,
+    SegmenterMixin,
+    min_share,
+    permute_by_size,
+    relative_weights,
+    seeds,
 )
 from segmint.segmenters._mixed import _as_frame, _encode, _fit_categories
 
@@ -78,7 +75,7 @@ def _n_parameters(k: int, n_levels: list[int]) -> int:
     return int((k - 1) + k * sum(max(lv - 1, 0) for lv in n_levels))
 
 
-class LatentClassSegmenter(ClusterMixin, BaseEstimator):
+class LatentClassSegmenter(SegmenterMixin, ClusterMixin, BaseEstimator):
     """Segment survey respondents by latent class analysis (LCA), classes chosen by BIC.
 
     Each respondent belongs to one of ``k`` latent classes; given the class, the answers to
@@ -203,13 +200,10 @@ class LatentClassSegmenter(ClusterMixin, BaseEstimator):
     """
 
     _parameter_constraints: ClassVar[dict] = {
-        "n_segments": [Interval(Integral, 1, None, closed="left"), None],
-        "k_range": [tuple, list],
-        "n_init": [Interval(Integral, 1, None, closed="left")],
-        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        **COMMON_CONSTRAINTS,
         "tol": [Interval(Real, 0, None, closed="left")],
-        "random_state": ["random_state"],
     }
+    _fitted_attributes: ClassVar[list[str]] = ["weights_", "item_probabilities_", "categories_"]
 
     def __init__(
         self,
@@ -263,7 +257,7 @@ class LatentClassSegmenter(ClusterMixin, BaseEstimator):
             raise ValueError(
                 f"Found array with {n} sample(s) while a minimum of 2 is required by {name}."
             )
-        weight = _relative_weights(sample_weight, np.empty((n, 0)), n)
+        weight = relative_weights(sample_weight, np.empty((n, 0)), n)
         items = list(range(frame.shape[1]))
         self.categories_, self._as_str = _fit_categories(frame, items)
         n_levels = [len(lv) for lv in self.categories_]
@@ -286,18 +280,14 @@ class LatentClassSegmenter(ClusterMixin, BaseEstimator):
         if n_empty:
             logger.info("%s: %d respondent(s) answered no item.", name, n_empty)
 
-        if self.n_segments is not None:
-            _check_forced_k(self.n_segments, n, name)
-            ks = [int(self.n_segments)]
-        else:
-            ks = _candidate_ks(self.k_range, n, min_k=1, name=name)
-        seeds = _seeds(self.random_state, self.n_init * len(ks))
+        ks = self._candidate_ks(n, min_k=1)
+        starts = seeds(self.random_state, self.n_init * len(ks))
         log_patterns = float(np.sum(np.log([max(lv, 1) for lv in n_levels])))
 
         rows, best = [], None
         for i, k in enumerate(ks):
             fit = self._fit_k(
-                onehot, weight, k, blocks, seeds[i * self.n_init : (i + 1) * self.n_init]
+                onehot, weight, k, blocks, starts[i * self.n_init : (i + 1) * self.n_init]
             )
             p = _n_parameters(k, n_levels)
             if np.log(p + 1) >= log_patterns:
@@ -322,7 +312,7 @@ class LatentClassSegmenter(ClusterMixin, BaseEstimator):
                     "bic": -2.0 * fit["ll"] + p * np.log(weight.sum()),
                     "aic": -2.0 * fit["ll"] + 2.0 * p,
                     "entropy": entropy,
-                    "min_segment_share": _min_share(resp.argmax(axis=1), k, weight),
+                    "min_segment_share": min_share(resp.argmax(axis=1), k, weight),
                 }
             )
             logger.debug("%s: k=%d bic=%.3f", name, k, rows[-1]["bic"])
@@ -331,26 +321,12 @@ class LatentClassSegmenter(ClusterMixin, BaseEstimator):
         assert best is not None
         _, k, fit = best
 
-        order = _permute_by_size(fit["resp"].argmax(axis=1), k, fit["theta"], weight)
+        order = permute_by_size(fit["resp"].argmax(axis=1), k, fit["theta"], weight)
         self.weights_ = fit["weights"][order]
         self._theta = fit["theta"][order]
         self.item_probabilities_ = [self._theta[:, b].copy() for b in blocks]
-        self.n_segments_ = int(k)
-        self.log_likelihood_ = float(fit["ll"])
-        self.converged_ = bool(fit["converged"])
-        self.n_iter_ = int(fit["n_iter"])
-        if self.n_segments is None:
-            self.evidence_ = pd.DataFrame(rows, columns=list(rows[0]))
-        elif hasattr(self, "evidence_"):
-            del self.evidence_
+        self._keep_em_fit(fit, k, rows)
         self.labels_ = self._log_posterior(onehot).argmax(axis=1)
-        if not self.converged_:
-            logger.warning(
-                "%s: EM did not converge in max_iter=%d iterations for k=%d; raise max_iter.",
-                name,
-                self.max_iter,
-                k,
-            )
         logger.info("%s: %d latent classes", name, k)
         return self
 
@@ -456,76 +432,31 @@ class LatentClassSegmenter(ClusterMixin, BaseEstimator):
         """
         return self._log_posterior(self._onehot(X)).argmax(axis=1)
 
-    def fit_predict(self, X: Any, y: Any = None, sample_weight: Any = None) -> np.ndarray:
-        """Fit and return ``labels_``.
-
-        Parameters
-        ----------
-        X : pandas.DataFrame or array-like of shape (n_samples, n_items)
-            Survey answers.
-        y : None
-            Ignored.
-        sample_weight : array-like of shape (n_samples,), default=None
-            Non-negative survey weights.
-
-        Returns
-        -------
-        labels : ndarray of shape (n_samples,)
-            Stable class ids.
-        """
-        return self.fit(X, sample_weight=sample_weight).labels_
-
     # -- serialisation ---------------------------------------------------------------------
 
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-serialisable description of the fitted model.
+    def _fitted_state(self) -> dict[str, Any]:
+        return {
+            "categories_": [list(lv) for lv in self.categories_],
+            "categories_as_str": list(self._as_str),
+            "weights_": self.weights_.tolist(),
+            "item_probabilities_": [p.tolist() for p in self.item_probabilities_],
+            "log_likelihood_": self.log_likelihood_,
+            "converged_": self.converged_,
+            "n_iter_": self.n_iter_,
+        }
 
-        Returns
-        -------
-        dict
-            Hyper-parameters, answer levels, class sizes and item-response probabilities.
-        """
-        check_is_fitted(self, ["weights_", "item_probabilities_", "categories_"])
-        return _envelope(
-            self,
-            {
-                "categories_": [list(lv) for lv in self.categories_],
-                "categories_as_str": list(self._as_str),
-                "weights_": self.weights_.tolist(),
-                "item_probabilities_": [p.tolist() for p in self.item_probabilities_],
-                "log_likelihood_": self.log_likelihood_,
-                "converged_": self.converged_,
-                "n_iter_": self.n_iter_,
-            },
-        )
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> LatentClassSegmenter:
-        """Rebuild a fitted segmenter from :meth:`to_dict` output.
-
-        Parameters
-        ----------
-        d : dict
-            As returned by :meth:`to_dict`, possibly after a JSON round trip.
-
-        Returns
-        -------
-        LatentClassSegmenter
-            A fitted estimator whose ``predict`` equals the original's.
-        """
-        est, fitted = _open_envelope(cls, d)
-        est.categories_ = [list(lv) for lv in fitted["categories_"]]
-        est._as_str = [bool(s) for s in fitted["categories_as_str"]]
-        est.weights_ = np.asarray(fitted["weights_"], dtype=np.float64)
-        k = est.n_segments_
-        est.item_probabilities_ = [
+    def _restore_fitted_state(self, fitted: dict[str, Any]) -> None:
+        self.categories_ = [list(lv) for lv in fitted["categories_"]]
+        self._as_str = [bool(s) for s in fitted["categories_as_str"]]
+        self.weights_ = np.asarray(fitted["weights_"], dtype=np.float64)
+        k = self.n_segments_
+        self.item_probabilities_ = [
             np.asarray(p, dtype=np.float64).reshape(k, len(lv))
-            for p, lv in zip(fitted["item_probabilities_"], est.categories_, strict=True)
+            for p, lv in zip(fitted["item_probabilities_"], self.categories_, strict=True)
         ]
-        est._theta = (
-            np.hstack(est.item_probabilities_) if est.item_probabilities_ else np.zeros((k, 0))
+        self._theta = (
+            np.hstack(self.item_probabilities_) if self.item_probabilities_ else np.zeros((k, 0))
         )
-        est.log_likelihood_ = float(fitted["log_likelihood_"])
-        est.converged_ = bool(fitted["converged_"])
-        est.n_iter_ = int(fitted["n_iter_"])
-        return est
+        self.log_likelihood_ = float(fitted["log_likelihood_"])
+        self.converged_ = bool(fitted["converged_"])
+        self.n_iter_ = int(fitted["n_iter_"])

@@ -19,15 +19,13 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from segmint._logging import logger
 from segmint.exceptions import InputError
-from segmint.segmenters._gmm import (
-    _SEED_MAX,
-    _candidate_ks,
-    _check_forced_k,
-    _envelope,
-    _min_share,
-    _open_envelope,
-    _permute_by_size,
-    _relative_weights,
+from segmint.segmenters._base import (
+    COMMON_CONSTRAINTS,
+    SEED_MAX,
+    SegmenterMixin,
+    min_share,
+    permute_by_size,
+    relative_weights,
 )
 
 __all__ = ["MixedTypeSegmenter"]
@@ -322,7 +320,7 @@ def _gower(
     return np.divide(total, count, out=np.zeros_like(total), where=count > 0)
 
 
-class MixedTypeSegmenter(ClusterMixin, BaseEstimator):
+class MixedTypeSegmenter(SegmenterMixin, ClusterMixin, BaseEstimator):
     """Segment mixed numeric and categorical customer data with k-prototypes.
 
     The dissimilarity of a customer to a segment prototype is the squared Euclidean distance
@@ -476,17 +474,14 @@ class MixedTypeSegmenter(ClusterMixin, BaseEstimator):
     """
 
     _parameter_constraints: ClassVar[dict] = {
-        "n_segments": [Interval(Integral, 1, None, closed="left"), None],
-        "k_range": [tuple, list],
+        **COMMON_CONSTRAINTS,
         "categorical_features": ["array-like", None],
         "gamma": [Interval(Real, 0, None, closed="left"), None],
         "standardize": ["boolean"],
         "init": [StrOptions({"k-means++", "random"})],
-        "n_init": [Interval(Integral, 1, None, closed="left")],
-        "max_iter": [Interval(Integral, 1, None, closed="left")],
         "silhouette_sample_size": [Interval(Integral, 10, None, closed="left")],
-        "random_state": ["random_state"],
     }
+    _fitted_attributes: ClassVar[list[str]] = ["centers_", "modes_", "categories_"]
 
     def __init__(
         self,
@@ -604,7 +599,7 @@ class MixedTypeSegmenter(ClusterMixin, BaseEstimator):
                 f"{type(self).__name__}."
             )
         name = type(self).__name__
-        weight = _relative_weights(sample_weight, np.empty((n, 0)), n)
+        weight = relative_weights(sample_weight, np.empty((n, 0)), n)
         num, cat = self._resolve_columns(frame, X)
         self.numeric_features_ = np.asarray(num, dtype=np.int64)
         self.categorical_features_ = np.asarray(cat, dtype=np.int64)
@@ -627,13 +622,9 @@ class MixedTypeSegmenter(ClusterMixin, BaseEstimator):
             else _default_gamma(Xn, Xc, weight, n_levels)
         )
 
-        if self.n_segments is not None:
-            _check_forced_k(self.n_segments, n, name)
-            ks = [int(self.n_segments)]
-        else:
-            ks = _candidate_ks(self.k_range, n, min_k=2, name=name)
+        ks = self._candidate_ks(n, min_k=2)
         rng = check_random_state(self.random_state)
-        seeds = [int(s) for s in rng.randint(_SEED_MAX, size=self.n_init * len(ks))]
+        seeds = [int(s) for s in rng.randint(SEED_MAX, size=self.n_init * len(ks))]
         sample = None
         if self.n_segments is None:
             m = min(n, self.silhouette_sample_size)
@@ -664,29 +655,24 @@ class MixedTypeSegmenter(ClusterMixin, BaseEstimator):
                         "k": k,
                         "cost": best["cost"],
                         "silhouette": silhouette,
-                        "min_segment_share": _min_share(best["labels"], k, weight),
+                        "min_segment_share": min_share(best["labels"], k, weight),
                     }
                 )
                 logger.debug(
                     "%s: k=%d cost=%.3f silhouette=%.4f", name, k, best["cost"], silhouette
                 )
+        k = ks[0]
         if sample is not None:
-            evidence = pd.DataFrame(rows, columns=list(rows[0]))
-            scores = evidence["silhouette"].to_numpy()
+            scores = np.array([row["silhouette"] for row in rows])
             if np.all(np.isnan(scores)):
                 logger.warning("%s: silhouette undefined for every k; keeping k=%d", name, ks[0])
-                k = ks[0]
             else:
-                k = int(evidence["k"].iloc[int(np.nanargmax(scores))])
-            self.evidence_ = evidence
-        else:
-            k = ks[0]
-            if hasattr(self, "evidence_"):
-                del self.evidence_
+                k = int(rows[int(np.nanargmax(scores))]["k"])
+        self._set_evidence(rows)
         best = runs[k]
 
         tie_key = np.hstack([best["centers"], best["modes"].astype(float)])
-        order = _permute_by_size(best["labels"], k, tie_key, weight)
+        order = permute_by_size(best["labels"], k, tie_key, weight)
         self.centers_ = best["centers"][order]
         self.modes_ = best["modes"][order]
         self.n_segments_ = int(k)
@@ -696,11 +682,7 @@ class MixedTypeSegmenter(ClusterMixin, BaseEstimator):
         self.cost_ = float(weight @ costs[np.arange(n), self.labels_])
         self.prototypes_ = self._prototypes_frame()
         if not best["converged"]:
-            logger.warning(
-                "%s: k-prototypes did not converge in max_iter=%d iterations; raise max_iter.",
-                name,
-                self.max_iter,
-            )
+            self._warn_unconverged("k-prototypes", k)
         logger.info("%s: %d segments (gamma=%.3g)", name, k, self.gamma_)
         return self
 
@@ -755,79 +737,34 @@ class MixedTypeSegmenter(ClusterMixin, BaseEstimator):
         """
         return self._costs(X).argmin(axis=1)
 
-    def fit_predict(self, X: Any, y: Any = None, sample_weight: Any = None) -> np.ndarray:
-        """Fit and return ``labels_``.
-
-        Parameters
-        ----------
-        X : pandas.DataFrame or array-like of shape (n_samples, n_features)
-            Customer table.
-        y : None
-            Ignored.
-        sample_weight : array-like of shape (n_samples,), default=None
-            Non-negative relative weights.
-
-        Returns
-        -------
-        labels : ndarray of shape (n_samples,)
-            Stable segment ids.
-        """
-        return self.fit(X, sample_weight=sample_weight).labels_
-
     # -- serialisation ---------------------------------------------------------------------
 
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-serialisable description of the fitted model.
+    def _fitted_state(self) -> dict[str, Any]:
+        return {
+            "numeric_features_": self.numeric_features_.tolist(),
+            "categorical_features_": self.categorical_features_.tolist(),
+            "categories_": [list(lv) for lv in self.categories_],
+            "categories_as_str": list(self._as_str),
+            "numeric_mean_": self.numeric_mean_.tolist(),
+            "numeric_scale_": self.numeric_scale_.tolist(),
+            "gamma_": self.gamma_,
+            "centers_": self.centers_.tolist(),
+            "modes_": self.modes_.tolist(),
+            "cost_": self.cost_,
+            "n_iter_": self.n_iter_,
+        }
 
-        Returns
-        -------
-        dict
-            Hyper-parameters, column roles, category levels, standardisation and prototypes.
-        """
-        check_is_fitted(self, ["centers_", "modes_", "categories_"])
-        return _envelope(
-            self,
-            {
-                "numeric_features_": self.numeric_features_.tolist(),
-                "categorical_features_": self.categorical_features_.tolist(),
-                "categories_": [list(lv) for lv in self.categories_],
-                "categories_as_str": list(self._as_str),
-                "numeric_mean_": self.numeric_mean_.tolist(),
-                "numeric_scale_": self.numeric_scale_.tolist(),
-                "gamma_": self.gamma_,
-                "centers_": self.centers_.tolist(),
-                "modes_": self.modes_.tolist(),
-                "cost_": self.cost_,
-                "n_iter_": self.n_iter_,
-            },
-        )
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> MixedTypeSegmenter:
-        """Rebuild a fitted segmenter from :meth:`to_dict` output.
-
-        Parameters
-        ----------
-        d : dict
-            As returned by :meth:`to_dict`, possibly after a JSON round trip.
-
-        Returns
-        -------
-        MixedTypeSegmenter
-            A fitted estimator whose ``predict`` equals the original's.
-        """
-        est, fitted = _open_envelope(cls, d)
-        est.numeric_features_ = np.asarray(fitted["numeric_features_"], dtype=np.int64)
-        est.categorical_features_ = np.asarray(fitted["categorical_features_"], dtype=np.int64)
-        est.categories_ = [list(lv) for lv in fitted["categories_"]]
-        est._as_str = [bool(s) for s in fitted["categories_as_str"]]
-        est.numeric_mean_ = np.asarray(fitted["numeric_mean_"], dtype=np.float64)
-        est.numeric_scale_ = np.asarray(fitted["numeric_scale_"], dtype=np.float64)
-        est.gamma_ = float(fitted["gamma_"])
-        k = est.n_segments_
-        est.centers_ = np.asarray(fitted["centers_"], dtype=np.float64).reshape(k, -1)
-        est.modes_ = np.asarray(fitted["modes_"], dtype=np.int64).reshape(k, -1)
-        est.cost_ = float(fitted["cost_"])
-        est.n_iter_ = int(fitted["n_iter_"])
-        est.prototypes_ = est._prototypes_frame()
-        return est
+    def _restore_fitted_state(self, fitted: dict[str, Any]) -> None:
+        self.numeric_features_ = np.asarray(fitted["numeric_features_"], dtype=np.int64)
+        self.categorical_features_ = np.asarray(fitted["categorical_features_"], dtype=np.int64)
+        self.categories_ = [list(lv) for lv in fitted["categories_"]]
+        self._as_str = [bool(s) for s in fitted["categories_as_str"]]
+        self.numeric_mean_ = np.asarray(fitted["numeric_mean_"], dtype=np.float64)
+        self.numeric_scale_ = np.asarray(fitted["numeric_scale_"], dtype=np.float64)
+        self.gamma_ = float(fitted["gamma_"])
+        k = self.n_segments_
+        self.centers_ = np.asarray(fitted["centers_"], dtype=np.float64).reshape(k, -1)
+        self.modes_ = np.asarray(fitted["modes_"], dtype=np.int64).reshape(k, -1)
+        self.cost_ = float(fitted["cost_"])
+        self.n_iter_ = int(fitted["n_iter_"])
+        self.prototypes_ = self._prototypes_frame()
