@@ -523,19 +523,30 @@ def export(
         typer.Option(
             "--to",
             help="FILE.csv, FILE.parquet, duckdb:///path.duckdb#table or "
-            "postgresql://user@host:port/db#table (default: RUN/audience_CHANNEL.csv).",
+            "postgresql://user@host:port/db#table (default: RUN/audience_CHANNEL.csv); with "
+            "--engine spark, a FOLDER.parquet or FOLDER.csv (default: "
+            "RUN/audience_CHANNEL.parquet).",
         ),
     ] = None,
     customers: Annotated[
         Path | None, typer.Option(help="Customer table with consent (default: the run's).")
     ] = None,
+    engine: Annotated[
+        str, typer.Option(help="duckdb, or spark (local[*]; pip install 'segmint[spark]').")
+    ] = "duckdb",
 ) -> None:
     """Export per-segment audiences of customers with the channel's consent, atomically."""
-    from segmint.activate._exports import export_audiences
+    chosen = _segment_list(segments)
+    if engine == "spark":
+        from segmint.engines import export_audiences_spark
 
-    result = export_audiences(
-        run, channel, segments=_segment_list(segments), to=to, customers=customers
-    )
+        result = export_audiences_spark(run, channel, segments=chosen, to=to, customers=customers)
+    elif engine == "duckdb":
+        from segmint.activate._exports import export_audiences
+
+        result = export_audiences(run, channel, segments=chosen, to=to, customers=customers)
+    else:
+        raise ConfigError(f"Unknown --engine '{engine}'.", hint="Choose duckdb or spark.")
     _print_frame(result.counts(), f"Audience: {result.n_exported:,} rows")
     if len(result.excluded):
         _print_frame(result.excluded, "Excluded (per segment, channel and reason)")

@@ -6,6 +6,9 @@ or ``unknown_customer`` (the customer is not in the customer table, so consent c
 known). Membership probabilities are added when the run's segmenter gives them
 (``probabilities.parquet`` in the run folder); none are invented for hard clusterings.
 
+The rule is written once, as DuckDB SQL (:func:`audience_sql`): :func:`build_audiences` runs it
+on DuckDB, :func:`segmint.engines.export_audiences_spark` on Spark after transpiling it.
+
 Targets are written atomically:
 
 * ``FILE.csv`` / ``FILE.parquet``: a temporary file in the same folder, renamed into place.
@@ -31,6 +34,7 @@ from segmint._logging import logger
 from segmint.activate._scoring import write_frame
 from segmint.exceptions import ConfigError, InputError
 from segmint.io import load_customers, map_columns, read_source
+from segmint.io._raw import quote_ident
 
 CHANNELS = ("email", "sms", "app")
 #: Consent columns recognised per channel (compared lower-case).
@@ -40,6 +44,14 @@ CONSENT_COLUMNS: dict[str, tuple[str, ...]] = {
     "app": ("app_consent", "push_consent", "app_push_consent", "push_opt_in", "consent_app"),
 }
 BATCH_ROWS = 5_000
+#: Leading columns of an audience (the run's other member columns and probabilities follow).
+AUDIENCE_FRONT = ("customer_id", "segment_id", "segment_name", "channel")
+#: Order of the audience rows.
+AUDIENCE_ORDER = ("channel", "segment_id", "customer_id")
+#: Keys of the exported counts (:meth:`ExportResult.counts`).
+COUNT_KEYS = ("segment_id", "segment_name", "channel")
+#: Keys of the exclusion counts (:attr:`ExportResult.excluded`).
+EXCLUDED_KEYS = ("segment_id", "segment_name", "channel", "reason")
 _TABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
 
 
@@ -60,7 +72,7 @@ class ExportResult:
     def counts(self) -> pd.DataFrame:
         """Exported customers per segment and channel."""
         return (
-            self.audience.groupby(["segment_id", "segment_name", "channel"], as_index=False)
+            self.audience.groupby(list(COUNT_KEYS), as_index=False)
             .size()
             .rename(columns={"size": "customers"})
         )
@@ -86,6 +98,124 @@ def _consent_column(columns: list[str], channel: str) -> str | None:
     return next((lower[c] for c in CONSENT_COLUMNS[channel] if c in lower), None)
 
 
+# ------------------------------------------------- the rules, shared by every engine
+
+
+def segments_file(run_dir: Path, channel: str) -> Path:
+    """The run's ``segments.parquet``, once the request is known to be valid.
+
+    Raises
+    ------
+    InputError
+        ``run_dir`` has no ``segments.parquet``.
+    ConfigError
+        ``channel`` is not one of :data:`CHANNELS` or ``all``.
+    """
+    seg_path = run_dir / "segments.parquet"
+    if not seg_path.exists():
+        raise InputError(f"{run_dir}: no segments.parquet.", hint="Pass a run folder (--run).")
+    if channel not in (*CHANNELS, "all"):
+        raise ConfigError(
+            f"Unknown channel {channel!r}.", hint=f"Use one of {', '.join(CHANNELS)} or all."
+        )
+    return seg_path
+
+
+def check_segments(known: list[int], segments: list[int] | None) -> None:
+    """Raise :class:`ConfigError` when a requested segment id is not among ``known``."""
+    if not segments:
+        return
+    unknown = sorted(set(segments) - {int(s) for s in known})
+    if unknown:
+        raise ConfigError(
+            f"Segment(s) {unknown} are not in this run.",
+            hint=f"Known ids: {sorted(int(s) for s in set(known))}.",
+        )
+
+
+def load_consent(
+    con: duckdb.DuckDBPyConnection,
+    run_dir: Path,
+    channel: str,
+    customers: str | Path | None,
+) -> tuple[dict[str, str], dict[str, str]]:
+    """Load the validated customer table as ``customers`` in ``con``; find the consent columns.
+
+    The customer table is read and validated by :func:`segmint.io.load_customers` (a customer
+    whose row is quarantined there is an ``unknown_customer`` of the export).
+
+    Returns
+    -------
+    found : dict
+        Channel -> consent column, for the wanted channels that have one.
+    skipped : dict
+        Channel -> why it was skipped (no consent column).
+
+    Raises
+    ------
+    InputError
+        No customer table, or none of the wanted channels has a consent column.
+    """
+    path = _customers_path(run_dir, customers)
+    raw = read_source(con, path, "raw_customers")
+    load_customers(con, raw, map_columns(raw.columns, "customers", path=str(raw.path)))
+    columns = [r[0] for r in con.execute("DESCRIBE customers").fetchall()]
+    wanted = list(CHANNELS) if channel == "all" else [channel]
+    skipped, found = {}, {}
+    for ch in wanted:
+        col = _consent_column(columns, ch)
+        if col is None:
+            skipped[ch] = f"no consent column ({' / '.join(CONSENT_COLUMNS[ch])})"
+        else:
+            found[ch] = col
+    if not found:
+        raise InputError(
+            f"{path}: no consent column for {channel}.",
+            hint=f"Add a consent column: {', '.join(CONSENT_COLUMNS.get(channel, ()))}.",
+        )
+    return found, skipped
+
+
+def audience_sql(
+    consent: dict[str, str],
+    *,
+    members: str,
+    customers: str,
+    segments: list[int] | None = None,
+) -> str:
+    """The consent rule, as one DuckDB-dialect query (run as is on DuckDB, transpiled on Spark).
+
+    Every member of the chosen segments appears once per channel of ``consent``, with its
+    columns plus ``channel`` and ``reason``: NULL when the customer may be contacted on the
+    channel, ``unknown_customer`` when the customer is not in the customer table, and
+    ``no_consent`` when the consent flag (``TRY_CAST(... AS BOOLEAN)``) is false or missing.
+
+    Parameters
+    ----------
+    consent : dict
+        Channel -> consent column of ``customers``.
+    members, customers : str
+        Tables (or views) of the segment members (``customer_id`` as text, ``segment_id``,
+        ``segment_name``, ...) and of the customers (``customer_id`` and the consent columns).
+    segments : list of int, optional
+        Only the members of these segment ids (default: all).
+    """
+    where = ""
+    if segments:
+        where = f" WHERE m.segment_id IN ({', '.join(str(int(s)) for s in segments)})"
+    parts = []
+    for ch, col in consent.items():
+        flag = f"TRY_CAST(c.{quote_ident(col)} AS BOOLEAN)"
+        parts.append(
+            f"SELECT m.*, '{ch}' AS channel, "
+            "CASE WHEN c.customer_id IS NULL THEN 'unknown_customer' "
+            f"WHEN coalesce({flag}, false) = false THEN 'no_consent' END AS reason "
+            f"FROM {quote_ident(members)} m LEFT JOIN {quote_ident(customers)} c "
+            f"ON c.customer_id = m.customer_id{where}"
+        )
+    return " UNION ALL ".join(parts)
+
+
 def build_audiences(
     run_dir: str | Path,
     channel: str,
@@ -107,23 +237,10 @@ def build_audiences(
         Customer table with the consent columns; default: the one the run read.
     """
     run_dir = Path(run_dir)
-    seg_path = run_dir / "segments.parquet"
-    if not seg_path.exists():
-        raise InputError(f"{run_dir}: no segments.parquet.", hint="Pass a run folder (--run).")
-    if channel not in (*CHANNELS, "all"):
-        raise ConfigError(
-            f"Unknown channel {channel!r}.", hint=f"Use one of {', '.join(CHANNELS)} or all."
-        )
+    seg_path = segments_file(run_dir, channel)
     members = pd.read_parquet(seg_path)
     members["customer_id"] = members["customer_id"].astype(str)
-    if segments:
-        unknown = sorted(set(segments) - set(members["segment_id"].astype(int)))
-        if unknown:
-            raise ConfigError(
-                f"Segment(s) {unknown} are not in this run.",
-                hint=f"Known ids: {sorted(members['segment_id'].unique().tolist())}.",
-            )
-        members = members[members["segment_id"].isin(segments)]
+    check_segments(members["segment_id"].astype(int).tolist(), segments)
     prob_path = run_dir / "probabilities.parquet"
     if prob_path.exists():
         proba = pd.read_parquet(prob_path).drop(columns=["segment_id"], errors="ignore")
@@ -131,33 +248,10 @@ def build_audiences(
 
     con = duckdb.connect()
     try:
-        path = _customers_path(run_dir, customers)
-        raw = read_source(con, path, "raw_customers")
-        load_customers(con, raw, map_columns(raw.columns, "customers", path=str(raw.path)))
-        columns = [r[0] for r in con.execute("DESCRIBE customers").fetchall()]
-        wanted = list(CHANNELS) if channel == "all" else [channel]
-        skipped, found = {}, {}
-        for ch in wanted:
-            col = _consent_column(columns, ch)
-            if col is None:
-                skipped[ch] = f"no consent column ({' / '.join(CONSENT_COLUMNS[ch])})"
-            else:
-                found[ch] = col
-        if not found:
-            raise InputError(
-                f"{path}: no consent column for {channel}.",
-                hint=f"Add a consent column: {', '.join(CONSENT_COLUMNS.get(channel, ()))}.",
-            )
+        found, skipped = load_consent(con, run_dir, channel, customers)
         con.register("_members", members)
-        parts = []
-        for ch, col in found.items():
-            flag = f'TRY_CAST(c."{col}" AS BOOLEAN)'
-            parts.append(f"""
-                SELECT m.*, '{ch}' AS channel,
-                       CASE WHEN c.customer_id IS NULL THEN 'unknown_customer'
-                            WHEN coalesce({flag}, false) = false THEN 'no_consent' END AS reason
-                FROM _members m LEFT JOIN customers c USING (customer_id)""")
-        decided = con.sql(" UNION ALL ".join(parts)).df()
+        sql = audience_sql(found, members="_members", customers="customers", segments=segments)
+        decided = con.sql(sql).df()
     finally:
         con.close()
     for ch, why in skipped.items():
@@ -165,14 +259,14 @@ def build_audiences(
     audience = (
         decided[decided["reason"].isna()]
         .drop(columns="reason")
-        .sort_values(["channel", "segment_id", "customer_id"], ignore_index=True)
+        .sort_values(list(AUDIENCE_ORDER), ignore_index=True)
     )
-    front = ["customer_id", "segment_id", "segment_name", "channel"]
+    front = list(AUDIENCE_FRONT)
     audience = audience[front + [c for c in audience.columns if c not in front]]
     audience["segment_id"] = audience["segment_id"].astype("int32")
     excluded = (
         decided[decided["reason"].notna()]
-        .groupby(["segment_id", "segment_name", "channel", "reason"], as_index=False)
+        .groupby(list(EXCLUDED_KEYS), as_index=False)
         .size()
         .rename(columns={"size": "customers"})
     )

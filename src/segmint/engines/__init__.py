@@ -20,6 +20,8 @@ Spark names (available with ``pip install 'segmint[spark]'``):
     The feature catalogue's one query, on Spark.
 ``score_spark``, ``assign_spark``, ``score_file_spark``
     Batch scoring with a saved model, as Spark SQL expressions.
+``export_audiences_spark``, ``SparkExportResult``
+    Consent-aware audience exports (the DuckDB rule, transpiled), written by Spark as a folder.
 """
 
 from __future__ import annotations
@@ -36,8 +38,10 @@ SPARK_INSTALL = "pip install 'segmint[spark]'"
 
 _SPARK_NAMES = {
     "SparkConnection": "segmint.engines._spark",
+    "SparkExportResult": "segmint.engines._spark_export",
     "SparkRun": "segmint.engines._spark_run",
     "assign_spark": "segmint.engines._spark_scoring",
+    "export_audiences_spark": "segmint.engines._spark_export",
     "score_file_spark": "segmint.engines._spark_scoring",
     "score_spark": "segmint.engines._spark_scoring",
     "spark_features": "segmint.engines._spark_run",
