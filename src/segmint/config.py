@@ -246,8 +246,13 @@ class SparkConfig(_Strict):
 
     ``master``: ``local[2]``, ``spark://host:7077``, ``yarn``, ...; ``conf``: further Spark
     settings (``{spark.driver.memory: 4g, spark.sql.shuffle.partitions: "64"}``). The model is
-    fitted on the driver, on the per-customer features pulled as Arrow: ``sample_customers``
-    limits them to a seeded random sample of that many customers (``null``: all of them).
+    fitted on the driver (scikit-learn), on the per-customer features pulled as Arrow:
+    ``sample_customers`` limits them to a sample of exactly that many customers (``null``: all of
+    them), stratified in proportion to quintiles of ``monetary`` x terciles of ``recency_days``
+    and drawn by a hash of the customer id and ``seed`` (the same data and seed, the same sample).
+    Every customer is then assigned a segment with the fitted model (on Spark for k-means), so
+    ``segments.parquet`` covers the whole base; profiles and evaluation describe the sample, and
+    ``run.json`` records it under ``sample``.
     """
 
     master: str = "local[*]"

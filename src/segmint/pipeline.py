@@ -27,6 +27,7 @@ from segmint.activate import OutputFolder
 from segmint.activate._model import (
     MODEL_NAME,
     build_model_document,
+    load_model,
     save_model,
     seal,
 )
@@ -190,6 +191,10 @@ def run_segmentation(
                 spec.features = [f for f in spec.features if f.basis in config.bases]
                 n_customers = build_features(con, spec)
                 features = con.sql("SELECT * FROM features").df()
+            # Spark with spark.sample_customers: fitted on a sample, every customer assigned
+            sampled = config.engine == "spark" and spark_run.sampled_
+            if sampled:
+                n_fitted, n_customers = n_customers, spark_run.n_population_
 
         with timer.stage("segment"):
             seg_cfg = config.segmentation
@@ -270,6 +275,12 @@ def run_segmentation(
             "config_hash": config.fingerprint(),
             "data_fingerprint": data_fingerprint,
         }
+        if sampled:
+            method["segmenter"] += (
+                f"; fitted on a stratified sample of {n_fitted:,} of {n_customers:,} customers "
+                "(spark.sample_customers; profiles, evidence, stability and scorecard describe "
+                "the sample), then every customer assigned with the fitted model"
+            )
 
         with timer.stage("evaluate"):
             deliverables = build_deliverables(
@@ -303,7 +314,9 @@ def run_segmentation(
                     "segments": segmenter.n_segments_,
                     "k_forced": seg_cfg.k is not None,
                     "transactions_used": n_tx,
-                    "revenue": float(features["monetary"].sum()),
+                    "revenue": spark_run.population_revenue_
+                    if sampled
+                    else float(features["monetary"].sum()),
                     "snapshot_date": spec.snapshot_date,
                     "first_date": str(tx_range[0]),
                     "last_date": str(tx_range[1]),
@@ -323,23 +336,9 @@ def run_segmentation(
             folder.write_text("report.html", render_report(content))
 
         with timer.stage("outputs"):
-            folder.write_table("segments", segments, ("parquet", "csv"))
-            folder.write_table("profiles", profiles.wide(names), ("csv",))
-            folder.write_table("evidence", segmenter.evidence_, ("csv",))
-            quarantine = con.sql("SELECT * FROM quarantine ORDER BY source, row").df()
-            quarantine.to_parquet(folder.path("quarantine.parquet"), index=False)
             summary = feature_summary(
                 features, labels, {f.name: f.transform for f in spec.features}
             )
-            if hasattr(segmenter, "predict_proba"):
-                proba = segmenter.predict_proba(fit_input)
-                folder.write_table(
-                    "probabilities",
-                    segments[["customer_id", "segment_id"]].assign(
-                        **{f"probability_{j}": proba[:, j] for j in range(proba.shape[1])}
-                    ),
-                    ("parquet",),
-                )
             model = seal(
                 build_model_document(
                     spec=spec,
@@ -357,6 +356,50 @@ def run_segmentation(
                 )
             )
             save_model(model, folder.path(MODEL_NAME))
+            fitted = segments  # the customers the model was fitted on
+            if sampled:
+                start = time.perf_counter()
+                segments = _assign_population(
+                    spark_run,
+                    con,
+                    folder.path(MODEL_NAME),
+                    method_name=method_name,
+                    feature_names=spec.names,
+                    preparer=preparer,
+                    segmenter=segmenter,
+                    names=names,
+                    with_categories=seg_cfg.method in ("mixed", "lca") and customers is not None,
+                )
+                assign_seconds = round(time.perf_counter() - start, 3)
+                if len(segments) != n_customers:
+                    raise RuntimeError(
+                        f"{len(segments)} customers assigned, {n_customers} in the population"
+                    )
+                kept = len(fitted.merge(segments, on=["customer_id", "segment_id"]))
+                logger.info(
+                    "spark: all %d customers assigned with the model fitted on %d (%.1f s; %d of "
+                    "those %d keep their fitted segment); segments.parquet/csv cover every "
+                    "customer, profiles and evaluation the sample",
+                    len(segments),
+                    n_fitted,
+                    assign_seconds,
+                    kept,
+                    n_fitted,
+                )
+            folder.write_table("segments", segments, ("parquet", "csv"))
+            folder.write_table("profiles", profiles.wide(names), ("csv",))
+            folder.write_table("evidence", segmenter.evidence_, ("csv",))
+            quarantine = con.sql("SELECT * FROM quarantine ORDER BY source, row").df()
+            quarantine.to_parquet(folder.path("quarantine.parquet"), index=False)
+            if hasattr(segmenter, "predict_proba"):
+                proba = segmenter.predict_proba(fit_input)
+                folder.write_table(
+                    "probabilities",
+                    fitted[["customer_id", "segment_id"]].assign(
+                        **{f"probability_{j}": proba[:, j] for j in range(proba.shape[1])}
+                    ),
+                    ("parquet",),
+                )
             run = {
                 "run_id": run_id,
                 "created_at": started.isoformat(),
@@ -384,6 +427,30 @@ def run_segmentation(
                 "stability": stability,
                 "timings_seconds": timer.timings,
             }
+            if sampled:
+                run["sample"] = {
+                    "customers": n_fitted,
+                    "population": spark_run.n_population_,
+                    "assigned": len(segments),
+                    "seed": config.seed,
+                    "design": "proportional stratified: quantile bins of the features in 'by'; "
+                    "per stratum the first customers by xxhash64(customer_id, seed)",
+                    **spark_run.sample_strata_,
+                    "fitted_segment_kept": kept,
+                    "assign_seconds": assign_seconds,
+                    # segments.parquet/csv and the run store cover every customer; these the sample
+                    "describe_the_sample": [
+                        "features.parquet",
+                        "profiles.csv",
+                        "evidence.csv",
+                        "stability",
+                        "scorecard.csv",
+                        "priorities.csv",
+                        *(["lift.csv"] if deliverables.lift is not None else []),
+                        *(["probabilities.parquet"] if hasattr(segmenter, "predict_proba") else []),
+                        "report.html (segment profiles)",
+                    ],
+                }
             record_run(
                 folder.path(STORE_NAME),
                 Path(out) / STORE_NAME,
@@ -447,3 +514,58 @@ def _customer_attributes(con: duckdb.DuckDBPyConnection, ids: pd.Series) -> pd.D
     cols = ", ".join(f'CAST("{c}" AS DOUBLE) AS "{c}"' for c in usable)
     table = con.sql(f"SELECT customer_id, {cols} FROM customers").df().set_index("customer_id")
     return table.reindex(ids.astype(str).to_numpy()).set_axis(ids.index)
+
+
+def _assign_population(
+    spark_run: Any,
+    con: duckdb.DuckDBPyConnection,
+    model_path: Path,
+    *,
+    method_name: str,
+    feature_names: list[str],
+    preparer: FeaturePreparer,
+    segmenter: Any,
+    names: dict[int, str],
+    with_categories: bool,
+) -> pd.DataFrame:
+    """Every customer of the population in a segment, after a fit on a Spark sample.
+
+    A k-means model is applied on Spark (:meth:`~segmint.engines.SparkRun.assign`: its
+    preparation and nearest-centre rule as Spark SQL); other segmenters predict on the driver,
+    batch by batch, on the same inputs their fit had. Returns ``customer_id, segment_id,
+    segment_name`` ordered by ``customer_id``, with the types of a run on every customer.
+    """
+    if method_name == "kmeans":
+        table = spark_run.assign(load_model(model_path))
+        ids = table["customer_id"].to_pandas()
+        segment = table["segment_id"].to_numpy()
+    else:
+        id_parts, segment_parts = [], []
+        for batch in spark_run.population_batches(con):
+            raw = batch[feature_names]
+            categorical = (
+                _customer_categories(con, batch["customer_id"])
+                if with_categories
+                else pd.DataFrame(index=batch.index)
+            )
+            fit_input = method_input(
+                method_name,
+                raw=raw,
+                prepared=preparer.transform(raw),
+                prepared_columns=feature_names,
+                categorical=categorical,
+            )
+            id_parts.append(batch["customer_id"])
+            segment_parts.append(np.asarray(segmenter.predict(fit_input)))
+        ids = pd.concat(id_parts, ignore_index=True)
+        segment = np.concatenate(segment_parts)
+        logger.info(
+            "spark: %s has no Spark SQL form; customers assigned on the driver", method_name
+        )
+    return pd.DataFrame(
+        {
+            "customer_id": ids.astype(str),
+            "segment_id": segment.astype("int32"),
+            "segment_name": [names[int(i)] for i in segment],
+        }
+    )

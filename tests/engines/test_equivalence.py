@@ -74,13 +74,14 @@ def test_later_stages_see_the_transactions_validated_on_spark(runs) -> None:
     pd.testing.assert_frame_equal(lift[1], lift[0])
 
 
-def test_a_base_too_large_for_the_driver_is_fitted_on_a_seeded_sample(
+def test_a_base_too_large_for_the_driver_is_fitted_on_a_stratified_sample(
     spark, runs, retail_files, config_for, tmp_path
 ) -> None:
     import duckdb
 
     from segmint.config import SparkConfig
     from segmint.engines import SparkRun
+    from segmint.engines._spark_run import POPULATION_FOLDER
 
     config = config_for("spark")
     config.spark = SparkConfig(master="local[2]", sample_customers=500)
@@ -93,3 +94,17 @@ def test_a_base_too_large_for_the_driver_is_fitted_on_a_seeded_sample(
     sample = sample.set_index("customer_id")
     assert sample.index.is_monotonic_increasing
     pd.testing.assert_frame_equal(sample, everyone.loc[sample.index], check_exact=False)
+    strata = run.sample_strata_["strata"]
+    assert len(strata) == 15
+    assert sum(s["population"] for s in strata) == 2000
+    assert sum(s["sample"] for s in strata) == 500
+    assert all(abs(s["sample"] - 500 * s["population"] / 2000) < 1 for s in strata)
+    assert run.population_revenue_ == pytest.approx(everyone["monetary"].sum(), rel=1e-12)
+    # every customer's features stay in the staging folder, for assigning them after the fit
+    assert run.population_path_ == tmp_path / POPULATION_FOLDER
+    kept = pd.read_parquet(run.population_path_).sort_values("customer_id").set_index("customer_id")
+    pd.testing.assert_frame_equal(kept, everyone, check_exact=False)
+    batches = list(run.population_batches(con, rows=600))
+    assert len(batches) >= 4 and max(len(b) for b in batches) <= 600
+    assert pd.concat(batches)["customer_id"].tolist() == everyone.index.tolist()
+    assert (con.sql("SELECT count(*) FROM features").fetchall()) == [(500,)]
