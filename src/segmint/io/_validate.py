@@ -479,6 +479,11 @@ def load_transactions(
             )
         else:
             optional[f] = _text_sql(raw, source, f"r.{col[f]}")
+    # a typed source is read in place: its row hash for the duplicate check is taken in this
+    # pass, so that the file is not read again (a text source's raw table is hashed directly)
+    row_hash = (
+        f"hash({', '.join('r.' + quote_ident(c) for c in raw.columns)}) AS _h," if raw.types else ""
+    )
     # the checked table becomes the transaction table: typed columns first, in their final
     # order, then the bookkeeping columns that are dropped once the quarantine is written
     con.execute("DROP TABLE IF EXISTS _checked")
@@ -498,7 +503,7 @@ def load_transactions(
                    {amount_expr} AS amount
                    {"".join(f", {expr} AS {f}" for f, expr in optional.items())},
                    r._row,
-                   hash({", ".join("r." + quote_ident(c) for c in raw.columns)}) AS _h,
+                   {row_hash}
                    r.{col["order_date"]} AS raw_date,
                    r.{col["amount"]} AS raw_amount
             FROM {table} r
@@ -509,7 +514,7 @@ def load_transactions(
     # checks against other tables and other rows update the few rows they hit, so that the
     # typed rows stay a plain projection of the raw table, in file order
     _mark_unknown(con, "_checked", known_customers, id_col="customer_id")
-    _copies(con, raw, hashes="_checked")
+    _copies(con, raw, hashes="_checked" if raw.types else None)
     possible = _mark_copies(con, "_checked", as_duplicates="order_id" in matches)
     threshold = _outlier_threshold(con, outlier_factor)
     if threshold is not None and outliers == "quarantine":
@@ -569,7 +574,7 @@ def load_transactions(
     # the usable rows stay where they are: quarantined rows are deleted (usually none) and the
     # bookkeeping columns dropped, both without copying the table
     con.execute("DELETE FROM _checked WHERE reason IS NOT NULL")
-    for bookkeeping in ("_h", "raw_date", "raw_amount", "reason"):
+    for bookkeeping in ("_h", "raw_date", "raw_amount", "reason")[0 if raw.types else 1 :]:
         con.execute(f"ALTER TABLE _checked DROP COLUMN {bookkeeping}")
     _drop_relation(con, "transactions")
     con.execute("ALTER TABLE _checked RENAME TO transactions")
