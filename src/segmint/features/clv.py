@@ -297,7 +297,9 @@ def rfm_summary(
         query = f"""
             WITH daily AS (
                 SELECT {cust} AS customer, {day_expr} AS day,
-                       sum(CAST({amount} AS DOUBLE)) AS amount
+                       -- exact sums: a parallel float sum differs in its last bits from
+                       -- run to run, and the fits downstream would follow it
+                       sum(CAST({amount} AS DECIMAL(38, 10))) AS amount
                 FROM transactions_input
                 WHERE {day_expr} <= $horizon_end
                 GROUP BY ALL
