@@ -328,10 +328,9 @@ def run_segmint(n_transactions: int, workdir: str, engine: str = "duckdb") -> li
 
 
 def _stage(rows: list[dict] | None, suffix: str) -> float | None:
-    for row in rows or []:
-        if row["benchmark"].endswith(suffix) and isinstance(row.get("wall_s"), int | float):
-            return float(row["wall_s"])
-    return None
+    """Wall seconds of the first row whose name ends with ``suffix`` (None if not timed)."""
+    wall = _row(rows, suffix).get("wall_s")
+    return float(wall) if isinstance(wall, int | float) else None
 
 
 def _ratio(a: float | None, b: float | None) -> str:

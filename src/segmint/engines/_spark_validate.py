@@ -19,10 +19,8 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.window import Window
 
-from segmint._logging import logger
 from segmint.engines._spark import SparkConnection, drop_views, persisted
 from segmint.engines._spark_read import CORRUPT, _col
-from segmint.exceptions import InputError
 from segmint.io._mapping import ColumnMatch
 from segmint.io._raw import RawSource, quote_ident
 
@@ -34,6 +32,7 @@ from segmint.io._validate import (
     _number,
     _outlier_threshold,
     _resolve_date,
+    checked_account,
     date_label,
 )
 
@@ -288,22 +287,4 @@ def load_transactions_spark(
         flagged=flagged,
         warnings=warnings,
     )
-    if account.n_used + account.n_quarantined != account.n_read:  # pragma: no cover - invariant
-        raise RuntimeError(
-            f"row accounting broken for {raw.path}: read {account.n_read}, "
-            f"used {account.n_used}, quarantined {account.n_quarantined}"
-        )
-    logger.info(
-        "spark: %s (transactions): read %d rows, used %d, quarantined %d",
-        raw.path.name,
-        account.n_read,
-        account.n_used,
-        account.n_quarantined,
-    )
-    if account.n_used == 0:
-        raise InputError(
-            f"{raw.path}: none of the {account.n_read} rows could be used "
-            f"(quarantined: {account.quarantined}).",
-            hint="Check the column mapping and the date and number formats with 'segmint inspect'.",
-        )
-    return account
+    return checked_account(account, raw, engine="spark")

@@ -1125,15 +1125,22 @@ def _account(
         mapping=mapping if mapping is not None else {f: m.column for f, m in matches.items()},
         date_format=date_format,
     )
+    return checked_account(account, raw)
+
+
+def checked_account(account: SourceAccount, raw: RawSource, engine: str = "") -> SourceAccount:
+    """Check ``read == used + quarantined``, log the counts and refuse a source with no usable
+    row; returns ``account``. Every loader, on every engine, ends with it."""
     if account.n_used + account.n_quarantined != account.n_read:  # pragma: no cover - invariant
         raise RuntimeError(
             f"row accounting broken for {raw.path}: read {account.n_read}, "
             f"used {account.n_used}, quarantined {account.n_quarantined}"
         )
     logger.info(
-        "%s (%s): read %d rows, used %d, quarantined %d",
+        "%s%s (%s): read %d rows, used %d, quarantined %d",
+        f"{engine}: " if engine else "",
         raw.path.name,
-        role,
+        account.role,
         account.n_read,
         account.n_used,
         account.n_quarantined,
