@@ -16,7 +16,7 @@ References
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Literal
 
 import numpy as np
@@ -63,20 +63,13 @@ def bh_adjust(p_values: Sequence[float] | np.ndarray) -> np.ndarray:
     >>> bh_adjust([0.01, 0.04, 0.03, 0.20]).round(4).tolist()
     [0.04, 0.0533, 0.0533, 0.2]
     """
-    p = np.asarray(p_values, dtype=float)
-    out = np.full(p.shape, np.nan)
-    ok = ~np.isnan(p)
-    m = int(ok.sum())
-    if m == 0:
-        return out
-    values = p[ok]
-    order = np.argsort(values, kind="stable")
-    scaled = values[order] * m / np.arange(1, m + 1)
-    adjusted = np.minimum(np.minimum.accumulate(scaled[::-1])[::-1], 1.0)
-    result = np.empty(m)
-    result[order] = adjusted
-    out[ok] = result
-    return out
+
+    def step_up(ordered: np.ndarray) -> np.ndarray:
+        m = len(ordered)
+        scaled = ordered * m / np.arange(1, m + 1)
+        return np.minimum(np.minimum.accumulate(scaled[::-1])[::-1], 1.0)
+
+    return _adjust_sorted(p_values, step_up)
 
 
 def holm_adjust(p_values: Sequence[float] | np.ndarray) -> np.ndarray:
@@ -90,17 +83,28 @@ def holm_adjust(p_values: Sequence[float] | np.ndarray) -> np.ndarray:
     >>> holm_adjust([0.01, 0.04, 0.03, 0.20]).round(4).tolist()
     [0.04, 0.09, 0.09, 0.2]
     """
+
+    def step_down(ordered: np.ndarray) -> np.ndarray:
+        m = len(ordered)
+        return np.maximum.accumulate(np.minimum(ordered * (m - np.arange(m)), 1.0))
+
+    return _adjust_sorted(p_values, step_down)
+
+
+def _adjust_sorted(
+    p_values: Sequence[float] | np.ndarray, rule: Callable[[np.ndarray], np.ndarray]
+) -> np.ndarray:
+    """Apply ``rule`` to the non-missing p-values sorted ascending (stable), put the adjusted
+    values back in their places; NaN stays NaN."""
     p = np.asarray(p_values, dtype=float)
     out = np.full(p.shape, np.nan)
     ok = ~np.isnan(p)
-    m = int(ok.sum())
-    if m == 0:
+    if not ok.any():
         return out
     values = p[ok]
     order = np.argsort(values, kind="stable")
-    scaled = np.minimum(values[order] * (m - np.arange(m)), 1.0)
-    result = np.empty(m)
-    result[order] = np.maximum.accumulate(scaled)
+    result = np.empty(len(values))
+    result[order] = rule(values[order])
     out[ok] = result
     return out
 
