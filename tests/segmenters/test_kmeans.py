@@ -129,6 +129,22 @@ def test_forced_k_is_used_as_is() -> None:
     assert seg.n_segments_ == 5 and list(seg.evidence_["k"]) == [5]
 
 
+def test_silhouette_off_gives_the_same_partition_without_the_silhouette() -> None:
+    """silhouette_sample=0 (stability refits, the lift) skips only the silhouette."""
+    X, _ = _blobs(4, 1.0, None, seed=5)
+    on = KMeansSegmenter(n_segments=4, stability_resamples=0, random_state=3).fit(X)
+    off = KMeansSegmenter(
+        n_segments=4, stability_resamples=0, silhouette_sample=0, random_state=3
+    ).fit(X)
+    np.testing.assert_array_equal(off.labels_, on.labels_)
+    np.testing.assert_array_equal(off.cluster_centers_, on.cluster_centers_)
+    assert on.evidence_["silhouette"].notna().all() and off.evidence_["silhouette"].isna().all()
+    kept = ["k", "calinski_harabasz", "davies_bouldin", "inertia", "min_segment_share"]
+    pd_testing.assert_frame_equal(off.evidence_[kept], on.evidence_[kept])
+    with pytest.raises(ValueError, match=r"silhouette_sample=0 .* n_segments"):
+        KMeansSegmenter(silhouette_sample=0, random_state=3).fit(X)
+
+
 def test_round_trips_through_json() -> None:
     X, _ = _blobs(4, 1.0, None, seed=3)
     seg = KMeansSegmenter(random_state=0).fit(X)
@@ -145,6 +161,7 @@ def test_round_trips_through_json() -> None:
         ({"k_range": (2,)}, r"'k_range' .* pair of integers"),
         ({"n_segments": 0}, "n_segments"),
         ({"min_segment_share": 2.0}, "min_segment_share"),
+        ({"silhouette_sample": 5}, "silhouette_sample"),
     ],
 )
 def test_rejects_invalid_parameters(params: dict, match: str) -> None:

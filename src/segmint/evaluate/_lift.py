@@ -343,14 +343,24 @@ def _kmeans_labels(
     X: np.ndarray, n_segments: int, *, n_init: int, random_state: int
 ) -> np.ndarray | None:
     """k-means labels with at most ``n_segments`` segments (fewer for few distinct rows)."""
-    k = min(n_segments, len(np.unique(X, axis=0)))
+    k = min(n_segments, _distinct_rows(X, n_segments))
     if k < 2:
         return None
-    segmenter = KMeansSegmenter(k, n_init=n_init, random_state=random_state)
-    if "stability_resamples" in segmenter.get_params():
-        # stability is the scorecard's business; here only the partition matters
-        segmenter.set_params(stability_resamples=0)
+    # only the partition matters here: stability is the scorecard's business, and the
+    # silhouette (pairwise distances of a sample) is evidence for choosing k, which is fixed
+    segmenter = KMeansSegmenter(
+        k, n_init=n_init, random_state=random_state, stability_resamples=0, silhouette_sample=0
+    )
     return segmenter.fit(X).labels_
+
+
+def _distinct_rows(X: np.ndarray, enough: int) -> int:
+    """The number of distinct rows of ``X``, or any number >= ``enough`` once that many are seen.
+
+    The first rows nearly always hold ``enough`` distinct ones, which spares sorting all rows.
+    """
+    head = len(np.unique(X[: max(64 * enough, 1024)], axis=0))
+    return head if head >= enough else len(np.unique(X, axis=0))
 
 
 def _identity_matrix(identity: pd.DataFrame, customer_ids: pd.Series) -> np.ndarray | None:

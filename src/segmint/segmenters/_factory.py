@@ -223,7 +223,10 @@ def segment_stability(
     if "n_segments" in estimator.get_params():
         estimator.set_params(n_segments=int(segmenter.n_segments_))
     if isinstance(estimator, KMeansSegmenter):
-        estimator.set_params(stability_resamples=0, n_init=min(estimator.n_init, 3))
+        # the refits' labels are all that is used: no stability of stability, no silhouette
+        estimator.set_params(
+            stability_resamples=0, silhouette_sample=0, n_init=min(estimator.n_init, 3)
+        )
     result = bootstrap_stability(
         estimator, data, n_resamples=n_resamples, max_samples=max_samples, random_state=seed
     )

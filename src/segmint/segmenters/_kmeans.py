@@ -11,7 +11,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin, _fit_context
 from sklearn.cluster import KMeans, MiniBatchKMeans
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval
+from sklearn.utils._param_validation import Interval, Options
 from sklearn.utils.validation import check_is_fitted, validate_data
 from threadpoolctl import ThreadpoolController
 
@@ -188,7 +188,10 @@ class KMeansSegmenter(ClusterMixin, TransformerMixin, BaseEstimator):
     max_iter : int, default=300
         Iterations per start.
     silhouette_sample : int, default=5000
-        Customers sampled (once, the same for every k) to compute the silhouette.
+        Customers sampled (once, the same for every k) to compute the silhouette. 0 skips the
+        silhouette (NaN in ``evidence_``): for refits whose number of segments is fixed and
+        whose labels alone are used (bootstrap stability, the out-of-time lift), where its
+        pairwise distances would cost more than the fit. Needs ``n_segments``.
     silhouette_tolerance : float, default=0.1
         How far below the best silhouette a k may be and still be chosen for its higher
         Calinski-Harabasz index (see Notes).
@@ -285,7 +288,7 @@ class KMeansSegmenter(ClusterMixin, TransformerMixin, BaseEstimator):
     _parameter_constraints: ClassVar[dict] = {
         **COMMON_CONSTRAINTS,
         "min_segment_share": [Interval(Real, 0, 1, closed="both")],
-        "silhouette_sample": [Interval(Integral, 10, None, closed="left")],
+        "silhouette_sample": [Interval(Integral, 10, None, closed="left"), Options(Integral, {0})],
         "silhouette_tolerance": [Interval(Real, 0, 1, closed="both")],
         "stability_resamples": [Interval(Integral, 0, None, closed="left")],
         "stability_sample": [Interval(Integral, 10, None, closed="left")],
@@ -369,6 +372,10 @@ class KMeansSegmenter(ClusterMixin, TransformerMixin, BaseEstimator):
             name=type(self).__name__,
             max_k=n_samples - 1,
         )
+        if self.silhouette_sample == 0 and len(ks) > 1:
+            raise ValueError(
+                "silhouette_sample=0 skips the silhouette, which chooses k: set n_segments too."
+            )
         weights = None if sample_weight is None else np.asarray(sample_weight, dtype=float)
 
         # Choose k on a seeded uniform sample of the rows when there are many; drawn after the
@@ -455,15 +462,19 @@ class KMeansSegmenter(ClusterMixin, TransformerMixin, BaseEstimator):
                     stability_ari_high=result.ari_interval[1],
                     min_segment_jaccard=float(result.per_segment["jaccard_mean"].min()),
                 )
-        silhouettes = _silhouettes(
-            X,
-            [fits[k].labels_ for k in ks],
-            sample_size=min(self.silhouette_sample, n_samples),
-            random_state=sample_seed,
-        )
+        if self.silhouette_sample == 0:
+            silhouettes = [float("nan")] * len(ks)
+        else:
+            silhouettes = _silhouettes(
+                X,
+                [fits[k].labels_ for k in ks],
+                sample_size=min(self.silhouette_sample, n_samples),
+                random_state=sample_seed,
+            )
         for row, silhouette in zip(rows, silhouettes, strict=True):
             row["silhouette"] = silhouette
-            logger.info("k=%d: silhouette %.3f", row["k"], silhouette)
+            if self.silhouette_sample:
+                logger.info("k=%d: silhouette %.3f", row["k"], silhouette)
         evidence = pd.DataFrame(rows)
         columns = ["k", "silhouette", "calinski_harabasz", "davies_bouldin", "inertia"]
         evidence = evidence[columns + [c for c in evidence.columns if c not in columns]]
