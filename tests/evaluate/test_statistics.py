@@ -88,3 +88,26 @@ def test_distinctness_of_a_constant_outcome_is_not_significant() -> None:
     overall, pairwise = distinctness(pd.DataFrame({"x": [1.0, 1.0, 1.0, 1.0]}), labels)
     assert overall["p_value"].iloc[0] == 1.0
     assert (pairwise["p_value"] == 1.0).all()
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_segment_vs_rest_mann_whitney_equals_scipy_test_by_test(seed: int) -> None:
+    """One ranking of all customers gives scipy's U and p for every segment against the rest."""
+    from scipy import stats
+
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 5, 3000)
+    labels[labels == 3] = 4  # ids need not be contiguous
+    # integer-valued amounts: many ties; a NaN that the test must drop
+    y = np.round(rng.gamma(1.5 + labels, 20.0)).astype(float)
+    y[7] = np.nan
+    frame = pd.DataFrame({"revenue": y})
+    _, pairwise = distinctness(frame, labels)
+    ok = ~np.isnan(y)
+    for _, row in pairwise.iterrows():
+        inside = ok & (labels == row["segment_id"])
+        expected = stats.mannwhitneyu(
+            y[inside], y[ok & ~inside], alternative="two-sided", method="asymptotic"
+        )
+        assert row["statistic"] == pytest.approx(expected.statistic, rel=1e-12)
+        assert row["p_value"] == pytest.approx(expected.pvalue, rel=1e-9, abs=1e-300)
