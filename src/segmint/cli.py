@@ -11,7 +11,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -19,6 +19,9 @@ from rich.table import Table
 
 from segmint import __version__
 from segmint.exceptions import ConfigError, SegmintError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from segmint.config import Config, SparkConfig
 
 app = typer.Typer(
     name="segmint",
@@ -513,6 +516,63 @@ def _segment_list(text: str | None) -> list[int] | None:
         ) from None
 
 
+def _recorded_settings(run_json: Path) -> Config:
+    """The ``engine`` and ``spark:`` settings a run recorded in its ``run.json`` (as a Config)."""
+    import json
+
+    from pydantic import ValidationError
+
+    from segmint.config import Config
+
+    try:
+        recorded = json.loads(run_json.read_text(encoding="utf-8")).get("config") or {}
+        kept = {key: recorded[key] for key in ("engine", "spark") if key in recorded}
+        return Config.model_validate(kept)
+    except (json.JSONDecodeError, UnicodeDecodeError, AttributeError, TypeError) as exc:
+        raise ConfigError(
+            f"{run_json}: cannot read the run's settings ({exc}).",
+            hint="Pass --engine or --config.",
+        ) from None
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        raise ConfigError(
+            f"{run_json}: invalid recorded value for '{where}': {first['msg']}.",
+            hint="Pass --engine or --config.",
+        ) from None
+
+
+def _engine_settings(
+    engine: str | None, config: Path | None, *, run: Path | None = None
+) -> tuple[str, SparkConfig]:
+    """The engine of a command and its Spark settings (``segmint.config.SparkConfig``).
+
+    ``--engine`` when given, else the ``engine`` of the settings: ``--config`` (segmint.yaml),
+    else, for a run folder, those recorded in its ``run.json``, else the defaults (duckdb).
+    With spark, the settings' source and master are printed to stderr.
+    """
+    from segmint.config import Config, load_config
+    from segmint.engines import ENGINES
+
+    if engine is not None and engine not in ENGINES:
+        raise ConfigError(f"Unknown --engine '{engine}'.", hint="Choose duckdb or spark.")
+    if config is not None:
+        settings, source = load_config(config), str(config)
+    elif run is not None and (run / "run.json").is_file():
+        settings, source = _recorded_settings(run / "run.json"), str(run / "run.json")
+    else:
+        settings, source = Config(), "defaults"
+    chosen = engine or settings.engine
+    if chosen == "spark":
+        console.print(
+            f"engine spark, master {settings.spark.master} (spark settings: {source})",
+            style="dim",
+            highlight=False,
+            soft_wrap=True,
+        )
+    return chosen, settings.spark
+
+
 @app.command()
 def export(
     run: Annotated[Path, typer.Option("--run", help="Run folder (from `segmint run`).")],
@@ -523,30 +583,42 @@ def export(
         typer.Option(
             "--to",
             help="FILE.csv, FILE.parquet, duckdb:///path.duckdb#table or "
-            "postgresql://user@host:port/db#table (default: RUN/audience_CHANNEL.csv); with "
-            "--engine spark, a FOLDER.parquet or FOLDER.csv (default: "
+            "postgresql://user@host:port/db#table (default: RUN/audience_CHANNEL.csv); on the "
+            "spark engine, a FOLDER.parquet or FOLDER.csv (default: "
             "RUN/audience_CHANNEL.parquet).",
         ),
     ] = None,
     customers: Annotated[
         Path | None, typer.Option(help="Customer table with consent (default: the run's).")
     ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            help="segmint.yaml whose engine and spark: settings to use (default: those the "
+            "run was made with, from RUN/run.json)."
+        ),
+    ] = None,
     engine: Annotated[
-        str, typer.Option(help="duckdb, or spark (local[*]; pip install 'segmint[spark]').")
-    ] = "duckdb",
+        str | None,
+        typer.Option(
+            help="duckdb or spark (master and conf from spark: in the config; needs pip install "
+            "'segmint[spark]'). Overrides the config's engine."
+        ),
+    ] = None,
 ) -> None:
     """Export per-segment audiences of customers with the channel's consent, atomically."""
     chosen = _segment_list(segments)
+    engine, spark_settings = _engine_settings(engine, config, run=run)
     if engine == "spark":
         from segmint.engines import export_audiences_spark
 
-        result = export_audiences_spark(run, channel, segments=chosen, to=to, customers=customers)
-    elif engine == "duckdb":
+        result = export_audiences_spark(
+            run, channel, segments=chosen, to=to, customers=customers, settings=spark_settings
+        )
+    else:
         from segmint.activate._exports import export_audiences
 
         result = export_audiences(run, channel, segments=chosen, to=to, customers=customers)
-    else:
-        raise ConfigError(f"Unknown --engine '{engine}'.", hint="Choose duckdb or spark.")
     _print_frame(result.counts(), f"Audience: {result.n_exported:,} rows")
     if len(result.excluded):
         _print_frame(result.excluded, "Excluded (per segment, channel and reason)")
@@ -564,9 +636,16 @@ def score(
     as_of: Annotated[
         str | None, typer.Option("--as-of", help="Snapshot date (default: the model's).")
     ] = None,
+    config: Annotated[
+        Path | None, typer.Option(help="segmint.yaml whose engine and spark: settings to use.")
+    ] = None,
     engine: Annotated[
-        str, typer.Option(help="duckdb, or spark (local[*]; pip install 'segmint[spark]').")
-    ] = "duckdb",
+        str | None,
+        typer.Option(
+            help="duckdb (default) or spark (master and conf from spark: in the config; needs "
+            "pip install 'segmint[spark]'). Overrides the config's engine."
+        ),
+    ] = None,
 ) -> None:
     """Assign new customers to the segments of a saved model (batch)."""
     from segmint.activate._model import load_model
@@ -574,15 +653,16 @@ def score(
     from segmint.activate._scoring import write_frame
 
     started = time.perf_counter()
+    engine, spark_settings = _engine_settings(engine, config)
     loaded = load_model(model)
     if engine == "spark":
         from segmint.engines import score_file_spark
 
-        scored = score_file_spark(loaded, input, customers, as_of=_date(as_of))
-    elif engine == "duckdb":
-        scored = score_customers(loaded, input, customers, as_of=_date(as_of))
+        scored = score_file_spark(
+            loaded, input, customers, as_of=_date(as_of), settings=spark_settings
+        )
     else:
-        raise ConfigError(f"Unknown --engine '{engine}'.", hint="Choose duckdb or spark.")
+        scored = score_customers(loaded, input, customers, as_of=_date(as_of))
     write_frame(scored, out)
     counts = scored["segment_name"].value_counts()
     out_console.print(

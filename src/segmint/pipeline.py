@@ -28,6 +28,7 @@ from segmint.activate._model import (
     MODEL_NAME,
     build_model_document,
     load_model,
+    recount_segments,
     save_model,
     seal,
 )
@@ -376,6 +377,9 @@ def run_segmentation(
                         f"{len(segments)} customers assigned, {n_customers} in the population"
                     )
                 kept = len(fitted.merge(segments, on=["customer_id", "segment_id"]))
+                # model.json counts every customer assigned (the sample's: run.json "sample")
+                model = recount_segments(model, segments["segment_id"].to_numpy())
+                save_model(model, folder.path(MODEL_NAME))
                 logger.info(
                     "spark: all %d customers assigned with the model fitted on %d (%.1f s; %d of "
                     "those %d keep their fitted segment); segments.parquet/csv cover every "
@@ -437,6 +441,10 @@ def run_segmentation(
                     "per stratum the first customers by xxhash64(customer_id, seed)",
                     **spark_run.sample_strata_,
                     "fitted_segment_kept": kept,
+                    "fitted_segment_counts": {
+                        str(int(i)): int(n)
+                        for i, n in fitted["segment_id"].value_counts().sort_index().items()
+                    },
                     "assign_seconds": assign_seconds,
                     # segments.parquet/csv and the run store cover every customer; these the sample
                     "describe_the_sample": [

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
+from segmint.activate import load_model
 from segmint.engines._spark_run import allocate
 
 # pyspark warns about pandas >= 3 when it converts (segmint itself converts through Arrow);
@@ -191,8 +192,16 @@ def test_run_record_and_report_say_what_was_fitted_on_the_sample(sampled_run, ru
     assert run["stability"] is not None
     scorecard = pd.read_csv(out / "scorecard.csv")
     assert len(scorecard) > 0
-    profiles = json.loads((out / "model.json").read_text())["segments"]
-    assert sum(s["customers"] for s in profiles) == 500
+    # model.json counts every customer assigned; run.json keeps the sample's counts
+    model = load_model(out)  # still sealed: the integrity hash covers the new counts
+    entries = model.document["segments"]
+    population = pd.read_parquet(out / "segments.parquet")["segment_id"].value_counts()
+    assert {s["id"]: s["customers"] for s in entries} == population.to_dict()
+    assert sum(s["customers"] for s in entries) == 2000
+    assert sum(s["share"] for s in entries) == pytest.approx(1.0)
+    fitted = sampled_run["fitted"].value_counts()
+    assert sample["fitted_segment_counts"] == {str(i): int(n) for i, n in fitted.items()}
+    assert sum(sample["fitted_segment_counts"].values()) == 500
     assert len(sampled_run["features"]) == 500
     report = (out / "report.html").read_text()
     assert "stratified sample of 500 of 2,000 customers" in report

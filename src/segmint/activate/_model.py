@@ -246,6 +246,39 @@ def build_model_document(
     }
 
 
+def recount_segments(content: dict[str, Any], segment_ids: np.ndarray) -> dict[str, Any]:
+    """``content`` with each segment's ``customers`` and ``share`` counted over ``segment_ids``.
+
+    For a model fitted on a sample and then applied to every customer: the segment entries
+    then describe the population the run assigned, not the sample. Everything else (the fitted
+    parameters, the ``reference`` summary of the training features) is unchanged.
+
+    Parameters
+    ----------
+    content : dict
+        A model document (sealed or not).
+    segment_ids : numpy.ndarray
+        The segment id of every customer.
+
+    Returns
+    -------
+    dict
+        The document, sealed again (its integrity hash covers the new counts).
+    """
+    ids, counts = np.unique(np.asarray(segment_ids, dtype=np.int64), return_counts=True)
+    by_id = dict(zip(ids.tolist(), counts.tolist(), strict=True))
+    total = int(counts.sum())
+    entries = [
+        {
+            **entry,
+            "customers": by_id.get(int(entry["id"]), 0),
+            "share": by_id.get(int(entry["id"]), 0) / total if total else 0.0,
+        }
+        for entry in content["segments"]
+    ]
+    return seal({**content, "segments": entries})
+
+
 def seal(content: dict[str, Any]) -> dict[str, Any]:
     """``content`` normalised to plain JSON and with its integrity field."""
     plain = json.loads(dumps({k: v for k, v in content.items() if k != "integrity"}))

@@ -61,8 +61,21 @@ def quiet_pandas_warning() -> Iterator[None]:
 def spark_session(settings: SparkConfig | None = None) -> SparkSession:
     """The SparkSession for the ``spark:`` settings (``master``, ``app_name``, ``conf``).
 
-    An already running session is returned as it is (Spark allows one per process); its SQL
-    settings are only changed around segmint's own work (:func:`sql_settings`).
+    An already running session is returned as it is (Spark allows one per process): its
+    master and static settings stay as they are (a warning is logged when its master is not
+    the one asked for), its SQL settings are only changed around segmint's own work
+    (:func:`sql_settings`).
+
+    Parameters
+    ----------
+    settings : SparkConfig, optional
+        The ``spark:`` section of ``segmint.yaml``; default: ``local[*]``, no further conf.
+
+    Returns
+    -------
+    pyspark.sql.SparkSession
+        The session; its master and the values it holds for ``settings.conf`` are logged
+        (``spark: session master=...``, ``spark: conf ...``).
     """
     from segmint.config import SparkConfig
 
@@ -73,12 +86,23 @@ def spark_session(settings: SparkConfig | None = None) -> SparkSession:
     with quiet_pandas_warning():
         spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
+    master = spark.sparkContext.master
+    if master != settings.master:
+        logger.warning(
+            "spark: master %s was asked for, but this process already runs a session on %s "
+            "(one per process); using that session",
+            settings.master,
+            master,
+        )
     logger.info(
-        "spark: session %s on %s (Spark %s)",
+        "spark: session master=%s app=%s (Spark %s)",
+        master,
         spark.sparkContext.appName,
-        settings.master,
         spark.version,
     )
+    if settings.conf:  # as the session holds them (a running session keeps its static ones)
+        held = {key: spark.conf.get(key, None) for key in sorted(settings.conf)}
+        logger.info("spark: conf %s", ", ".join(f"{k}={v}" for k, v in held.items()))
     return spark
 
 

@@ -27,7 +27,7 @@ import shutil
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import pandas as pd
@@ -51,6 +51,9 @@ from segmint.engines._spark_read import _col
 from segmint.engines._sql import to_spark
 from segmint.exceptions import ConfigError, InputError
 from segmint.io._raw import _sql_str, quote_ident
+
+if TYPE_CHECKING:  # pragma: no cover
+    from segmint.config import SparkConfig
 
 __all__ = ["SparkExportResult", "export_audiences_spark"]
 
@@ -188,6 +191,7 @@ def export_audiences_spark(
     to: str | Path | None = None,
     customers: str | Path | None = None,
     spark: SparkSession | None = None,
+    settings: SparkConfig | None = None,
 ) -> SparkExportResult:
     """Build the audiences of a run on Spark and write them as a Parquet or CSV folder.
 
@@ -212,8 +216,10 @@ def export_audiences_spark(
         Customer table with the consent columns (CSV, Parquet, ...); default: the one the run
         read.
     spark : SparkSession, optional
-        A running session; by default :func:`~segmint.engines.spark_session` starts (or
-        returns) one with the default settings.
+        A running session, used as it is.
+    settings : SparkConfig, optional
+        Without ``spark``: the ``spark:`` settings (master, conf) of the session that
+        :func:`~segmint.engines.spark_session` starts (or returns); default ``local[*]``.
 
     Returns
     -------
@@ -233,7 +239,7 @@ def export_audiences_spark(
     run_dir = Path(run_dir)
     seg_path = segments_file(run_dir, channel)
     target = _target(run_dir, channel, to)
-    spark = spark or spark_session()
+    spark = spark or spark_session(settings)
     tag = uuid.uuid4().hex[:12]
     views = (f"_segmint_members_{tag}", f"_segmint_consent_{tag}")
     stage = target.with_name(f".{target.name}.{tag}.partial")
