@@ -182,8 +182,38 @@ def run(
             "needs pip install 'segmint[spark]'). Overrides the config."
         ),
     ] = None,
+    events: Annotated[
+        Path | None, typer.Option(help="Web/app events (technographic basis).")
+    ] = None,
+    survey: Annotated[Path | None, typer.Option(help="Needs survey (needs basis).")] = None,
+    psychographic: Annotated[
+        Path | None, typer.Option(help="Attitudes/lifestyle survey (psychographic basis).")
+    ] = None,
+    campaigns: Annotated[
+        Path | None, typer.Option(help="Campaigns sent and responses (behavioural basis).")
+    ] = None,
+    accounts: Annotated[
+        Path | None, typer.Option(help="B2B accounts (firmographic basis).")
+    ] = None,
+    contacts: Annotated[Path | None, typer.Option(help="B2B contacts of the accounts.")] = None,
+    hash_ids: Annotated[
+        bool,
+        typer.Option(
+            "--hash-ids",
+            help="Replace customer/account/contact ids and e-mails by salted SHA-256 hashes in "
+            "every table before features (salt from --salt or SEGMINT_SALT).",
+        ),
+    ] = False,
+    salt: Annotated[
+        str | None, typer.Option(help="Secret salt for --hash-ids (default: $SEGMINT_SALT).")
+    ] = None,
 ) -> None:
-    """Segment the customers in a transaction log and write the report and outputs to OUT."""
+    """Segment the customers in a transaction log and write the report and outputs to OUT.
+
+    Further tables (--events, --survey, ...) feed the bases chosen in segmint.yaml (bases:).
+    """
+    import os
+
     from segmint.config import load_config
     from segmint.pipeline import run_segmentation
 
@@ -205,13 +235,43 @@ def run(
         if engine not in ("duckdb", "spark"):
             raise ConfigError(f"Unknown --engine '{engine}'.", hint="Choose duckdb or spark.")
         settings.engine = engine  # type: ignore[assignment]
+    sources = _sources(
+        events=events,
+        survey=survey,
+        psychographic=psychographic,
+        campaigns=campaigns,
+        accounts=accounts,
+        contacts=contacts,
+    )
+    hash_salt = None
+    if hash_ids:
+        hash_salt = salt if salt is not None else os.environ.get("SEGMINT_SALT")
+        if not hash_salt:
+            raise ConfigError(
+                "--hash-ids needs a secret salt.",
+                hint="Pass --salt or set the environment variable SEGMINT_SALT (keep it to make "
+                "later runs match).",
+            )
+    elif salt is not None:
+        raise ConfigError("--salt is only used with --hash-ids.", hint="Add --hash-ids.")
     result = _run_with_progress(
         lambda progress: run_segmentation(
-            transactions, out, customers=customers, config=settings, progress=progress
+            transactions,
+            out,
+            customers=customers,
+            config=settings,
+            progress=progress,
+            sources=sources,
+            hash_salt=hash_salt,
         ),
         STAGES,
     )
     _summary(result, started)
+
+
+def _sources(**paths: Path | None) -> dict[str, Path]:
+    """``role -> file`` of the further tables given (``--events``, ``--survey``, ...)."""
+    return {role: path for role, path in paths.items() if path is not None}
 
 
 # Commands by area. Each area adds its commands below its own marker, nowhere else.
@@ -646,6 +706,24 @@ def score(
             "pip install 'segmint[spark]'). Overrides the config's engine."
         ),
     ] = None,
+    events: Annotated[
+        Path | None, typer.Option(help="Web/app events, when the model's features use them.")
+    ] = None,
+    survey: Annotated[
+        Path | None, typer.Option(help="Needs survey, when the model's features use it.")
+    ] = None,
+    psychographic: Annotated[
+        Path | None, typer.Option(help="Attitudes survey, when the model's features use it.")
+    ] = None,
+    campaigns: Annotated[
+        Path | None, typer.Option(help="Campaigns sent, when the model's features use them.")
+    ] = None,
+    accounts: Annotated[
+        Path | None, typer.Option(help="B2B accounts, when the model's features use them.")
+    ] = None,
+    contacts: Annotated[
+        Path | None, typer.Option(help="B2B contacts, when the model's features use them.")
+    ] = None,
 ) -> None:
     """Assign new customers to the segments of a saved model (batch)."""
     from segmint.activate._model import load_model
@@ -655,14 +733,31 @@ def score(
     started = time.perf_counter()
     engine, spark_settings = _engine_settings(engine, config)
     loaded = load_model(model)
+    sources = _sources(
+        events=events,
+        survey=survey,
+        psychographic=psychographic,
+        campaigns=campaigns,
+        accounts=accounts,
+        contacts=contacts,
+    )
     if engine == "spark":
+        from segmint.activate._scoring import is_catalogue_spec, required_tables
+
+        if sources or is_catalogue_spec(loaded.spec):
+            others = sorted({*sources, *required_tables(loaded.spec)} - {"transactions"})
+            raise ConfigError(
+                "The Spark engine scores models of the transaction bases only; this one needs "
+                + (f"the {', '.join(others)} table(s)." if others else "the DuckDB engine."),
+                hint="Score with --engine duckdb and pass those tables.",
+            )
         from segmint.engines import score_file_spark
 
         scored = score_file_spark(
             loaded, input, customers, as_of=_date(as_of), settings=spark_settings
         )
     else:
-        scored = score_customers(loaded, input, customers, as_of=_date(as_of))
+        scored = score_customers(loaded, input, customers, as_of=_date(as_of), sources=sources)
     write_frame(scored, out)
     counts = scored["segment_name"].value_counts()
     out_console.print(

@@ -9,10 +9,10 @@ from __future__ import annotations
 import hashlib
 import platform
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,12 +32,24 @@ from segmint.activate._model import (
     save_model,
     seal,
 )
+from segmint.activate._scoring import (
+    EXTRA_ROLES,
+    categorical_names,
+    category_frame,
+    load_source_table,
+    numeric_names,
+)
 from segmint.config import Config
+from segmint.exceptions import ConfigError, InputError
 from segmint.features._behavioural import build_features, plan_features
+from segmint.features._catalogue import FeatureOptions, FeatureSpec, quote_ident
 from segmint.features._prepare import FeaturePreparer
+from segmint.features._table import _check_bases, build_feature_table, compute_feature_table
 from segmint.io import (
     SourceAccount,
     configure_connection,
+    hash_identifiers,
+    identifier_columns,
     load_customers,
     load_transactions,
     map_columns,
@@ -66,6 +78,9 @@ ID_RULE = (
 )
 
 Progress = Callable[[str], None]
+
+#: The bases computed from the transaction log alone (the default feature stage).
+TRANSACTION_BASES = frozenset({"behavioural", "value"})
 
 
 @dataclass
@@ -116,6 +131,8 @@ def run_segmentation(
     customers: str | Path | None = None,
     config: Config | None = None,
     progress: Progress | None = None,
+    sources: Mapping[str, str | Path] | None = None,
+    hash_salt: str | None = None,
 ) -> RunResult:
     """Segment the customers in a transaction log and write every output into ``out``.
 
@@ -133,15 +150,61 @@ def run_segmentation(
         Settings; defaults when omitted.
     progress : callable, optional
         Called with the name of each stage as it starts.
+    sources : mapping, optional
+        ``role -> file`` of further tables: ``events``, ``survey``, ``psychographic``,
+        ``campaigns``, ``accounts``, ``contacts``. Each is loaded with its role's loader (row
+        accounting in run.json and the report) and the features of ``config.bases`` are built
+        over all the tables given. Without them, and with only the transaction bases chosen,
+        the features are the transaction features as before.
+    hash_salt : str, optional
+        Pseudonymise the identifiers (customer, account, contact ids, e-mails) of every loaded
+        table, the raw tables and the quarantine with salted SHA-256 before any feature is
+        computed: no raw id reaches an output. An empty salt is refused.
 
     Returns
     -------
     RunResult
     """
     config = config or Config()
+    sources = {role: Path(path) for role, path in (sources or {}).items()}
+    unknown = [role for role in sources if role not in EXTRA_ROLES]
+    if unknown:
+        raise InputError(
+            f"Unknown source role(s): {', '.join(unknown)}.",
+            hint=f"Roles: {', '.join(EXTRA_ROLES)}.",
+        )
+    sources = {role: sources[role] for role in EXTRA_ROLES if role in sources}
+    # the transaction features as they always were, or the catalogue over every table given
+    catalogue = bool(sources) or not set(config.bases) <= TRANSACTION_BASES
+    if config.engine == "spark" and (catalogue or hash_salt is not None):
+        extra = [*sources, *(b for b in config.bases if b not in TRANSACTION_BASES)]
+        raise ConfigError(
+            "The Spark engine computes the transaction bases only; "
+            + (
+                f"{', '.join(extra)} need the DuckDB engine."
+                if extra
+                else "hashing identifiers needs the DuckDB engine."
+            ),
+            hint="Run with --engine duckdb, or keep bases to behavioural and value without "
+            "extra tables.",
+        )
+    if hash_salt is not None and not hash_salt:
+        raise ConfigError(
+            "hashing identifiers needs a non-empty salt.",
+            hint="Pass --salt or set SEGMINT_SALT (keep it to make later runs match).",
+        )
+    tables = {
+        "transactions": "transactions",
+        **({"customers": "customers"} if customers is not None else {}),
+        **{role: role for role in sources},
+    }
+    if catalogue:
+        _check_bases(config.bases, tables)  # a basis without its table: refused before loading
     timer = _Timer(progress)
     started = datetime.now(UTC)
-    inputs = [Path(transactions)] + ([Path(customers)] if customers else [])
+    inputs = (
+        [Path(transactions)] + ([Path(customers)] if customers else []) + list(sources.values())
+    )
 
     with OutputFolder(out) as folder:
         con = duckdb.connect()
@@ -178,6 +241,29 @@ def run_segmentation(
                     path=str(raw_t.path),
                 )
                 accounting.append(load_transactions(con, raw_t, matches, known_customers=known))
+                for role, path in sources.items():
+                    accounting.append(
+                        load_source_table(
+                            con,
+                            role,
+                            path,
+                            mapping=getattr(config.mapping, role, None)
+                            if role != "psychographic"
+                            else None,
+                            known_customers=known,
+                            known_accounts="accounts" if "accounts" in sources else None,
+                        )
+                    )
+                if hash_salt is not None:
+                    hash_identifiers(
+                        con,
+                        [
+                            *tables.values(),
+                            *(f"raw_{role}" for role in tables),
+                        ],
+                        identifier_columns(accounting),
+                        hash_salt,
+                    )
                 fingerprints = [file_fingerprint(p) for p in inputs]
             data_fingerprint = hashlib.sha256(
                 "".join(f["sha256"] for f in fingerprints).encode()
@@ -186,6 +272,17 @@ def run_segmentation(
         with timer.stage("features"):
             if config.engine == "spark":
                 spec, features = spark_run.features(con, config)
+                n_customers = len(features)
+            elif catalogue:
+                features, spec = build_feature_table(
+                    con,
+                    bases=config.bases,
+                    snapshot=config.snapshot_date,
+                    tables_available=tables,
+                    options=FeatureOptions.from_config(config.features),
+                )
+                spec, features = _fill_missing(con, spec, features)
+                features = _with_behaviour(con, spec, features)
                 n_customers = len(features)
             else:
                 spec = plan_features(con, config.snapshot_date)
@@ -199,14 +296,31 @@ def run_segmentation(
 
         with timer.stage("segment"):
             seg_cfg = config.segmentation
+            # numbers are prepared and scaled; categories and bands go to the segmenter as text
+            numeric = numeric_names(spec)
+            categories = categorical_names(spec)
             preparer = FeaturePreparer({f.name: f.transform for f in spec.features})
-            X = preparer.fit_transform(features[spec.names])
+            X = preparer.fit_transform(features[numeric])
             categorical = pd.DataFrame(index=features.index)
+            if categories:
+                categorical = category_frame(features, categories)
             if seg_cfg.method in ("mixed", "lca") and customers is not None:
-                categorical = _customer_categories(con, features["customer_id"])
+                customer_categories = _customer_categories(con, features["customer_id"])
+                categorical = (
+                    categorical.join(customer_categories, rsuffix="_customer")
+                    if categories
+                    else customer_categories
+                )
             method_name = resolve_method(
-                seg_cfg.method, numeric=features[spec.names], categorical=categorical
+                seg_cfg.method, numeric=features[numeric], categorical=categorical
             )
+            if categories and method_name in ("kmeans", "gmm", "ensemble"):
+                raise ConfigError(
+                    f"method '{method_name}' segments numeric features only, and the bases "
+                    f"{', '.join(dict.fromkeys(spec.feature(c).basis for c in categories))} "
+                    f"give categorical ones: {', '.join(categories)}.",
+                    hint="Use method: mixed (k-prototypes) or auto, or remove those bases.",
+                )
             settings = SegmenterSettings(
                 method=method_name,
                 k=seg_cfg.k,
@@ -224,7 +338,7 @@ def run_segmentation(
                 method_name,
                 raw=features[spec.names],
                 prepared=X,
-                prepared_columns=spec.names,
+                prepared_columns=numeric,
                 categorical=categorical,
             )
             segmenter = fit_segmenter(method_name, settings, fit_input)
@@ -244,9 +358,15 @@ def run_segmentation(
             folder.write_table("features", features, ("parquet",))
 
         with timer.stage("profile"):
-            attributes = features[spec.names]
+            # segments are profiled by what their members do too, whatever they were built on
+            shown = numeric + [c for c in BEHAVIOUR_COLUMNS if c in features and c not in numeric]
+            attributes = features[shown]
             if customers is not None:
-                attributes = attributes.join(_customer_attributes(con, features["customer_id"]))
+                extra = _customer_attributes(con, features["customer_id"])
+                # a demographic feature may carry a customer column's name (age): shown once
+                attributes = attributes.join(
+                    extra.drop(columns=[c for c in extra.columns if c in attributes.columns])
+                )
             profiles = profile_segments(attributes, labels)
             names = name_segments(profiles, {**(segment_names(segmenter) or {}), **config.names})
             segments = pd.DataFrame(
@@ -287,7 +407,7 @@ def run_segmentation(
             deliverables = build_deliverables(
                 con,
                 features=features,
-                feature_names=spec.names,
+                feature_names=numeric,
                 labels=labels,
                 segmenter=segmenter,
                 stability=stability,
@@ -317,7 +437,7 @@ def run_segmentation(
                     "transactions_used": n_tx,
                     "revenue": spark_run.population_revenue_
                     if sampled
-                    else float(features["monetary"].sum()),
+                    else _revenue(con, features, spec.snapshot_date),
                     "snapshot_date": spec.snapshot_date,
                     "first_date": str(tx_range[0]),
                     "last_date": str(tx_range[1]),
@@ -338,7 +458,7 @@ def run_segmentation(
 
         with timer.stage("outputs"):
             summary = feature_summary(
-                features, labels, {f.name: f.transform for f in spec.features}
+                features, labels, {f.name: f.transform for f in spec.features if f.name in numeric}
             )
             model = seal(
                 build_model_document(
@@ -576,4 +696,90 @@ def _assign_population(
             "segment_id": segment.astype("int32"),
             "segment_name": [names[int(i)] for i in segment],
         }
+    )
+
+
+def _fill_missing(
+    con: duckdb.DuckDBPyConnection, spec: FeatureSpec, features: pd.DataFrame
+) -> tuple[FeatureSpec, pd.DataFrame]:
+    """Numeric features with missing values filled with their median over the customers.
+
+    Customers without data in a table (no survey answer, no event) have missing features; the
+    segmenters need numbers. The median becomes the feature's ``default`` in the spec, so the
+    SQL fills it (``coalesce``) and scoring fills new customers with the same training value.
+    A feature missing for every customer is dropped. Returns the spec and the recomputed table.
+    """
+    changed = False
+    kept = []
+    for feature in spec.features:
+        if feature.kind != "numeric" or not features[feature.name].isna().any():
+            kept.append(feature)
+            continue
+        changed = True
+        n_missing = int(features[feature.name].isna().sum())
+        median = features[feature.name].median()
+        if pd.isna(median):
+            logger.warning("feature %s: no customer has a value; dropped", feature.name)
+            continue
+        logger.info(
+            "feature %s: %d of %d customers have no value; filled with the median %.4g",
+            feature.name,
+            n_missing,
+            len(features),
+            median,
+        )
+        kept.append(replace(feature, default=float(median)))
+    if not changed:
+        return spec, features
+    if not kept:
+        raise InputError(
+            "No feature has a value for any customer.",
+            hint="Check the tables given for the chosen bases.",
+        )
+    spec = replace(spec, features=kept)
+    return spec, compute_feature_table(con, spec, into="features")
+
+
+#: What customers did, for profiles (value), the scorecard's distinctness and the lift: kept
+#: beside features of other bases even when the behavioural and value bases are not chosen.
+BEHAVIOUR_COLUMNS = ("recency_days", "frequency", "monetary")
+
+
+def _with_behaviour(
+    con: duckdb.DuckDBPyConnection, spec: FeatureSpec, features: pd.DataFrame
+) -> pd.DataFrame:
+    """``features`` with the behaviour columns the chosen bases did not compute joined in.
+
+    Segments on needs, attitudes or devices must still be judged by what their members do
+    (revenue, orders, recency): the columns come from the transaction catalogue at the same
+    snapshot, are not segmentation features (not in ``spec``), and are missing for customers
+    without a purchase before the snapshot.
+    """
+    missing = [c for c in BEHAVIOUR_COLUMNS if c not in features.columns]
+    if not missing:
+        return features
+    behaviour = plan_features(con, date.fromisoformat(str(spec.snapshot_date)))
+    behaviour.features = [f for f in behaviour.features if f.name in missing]
+    build_features(con, behaviour, into="_behaviour")
+    table = con.sql(
+        "SELECT CAST(customer_id AS VARCHAR) AS customer_id, "
+        + ", ".join(quote_ident(c) for c in missing)
+        + " FROM _behaviour"
+    ).df()
+    con.execute("DROP TABLE _behaviour")
+    ids = features["customer_id"].astype(str)
+    joined = table.set_index("customer_id").reindex(ids.to_numpy())
+    return features.assign(**{c: joined[c].to_numpy() for c in missing})
+
+
+def _revenue(con: duckdb.DuckDBPyConnection, features: pd.DataFrame, snapshot: str) -> float:
+    """Revenue of the segmented customers before the snapshot (``monetary`` when computed)."""
+    if "monetary" in features:
+        return float(features["monetary"].sum())
+    return float(
+        con.execute(
+            "SELECT coalesce(sum(amount), 0) FROM transactions WHERE order_date < CAST(? AS DATE) "
+            "AND customer_id IN (SELECT customer_id FROM features)",
+            [snapshot],
+        ).fetchall()[0][0]
     )

@@ -151,9 +151,14 @@ class ModelDocument(_Strict):
                 f"segmenter.method {self.segmenter.get('method')!r} is not one of "
                 f"{sorted(SEGMENTERS)}"
             )
-        names = [f.name for f in self.features.features]
+        # categories and bands reach the segmenter as text: only numeric features are prepared
+        names = [
+            f.name
+            for f in self.features.features
+            if getattr(f, "kind", "numeric") in (None, "numeric")
+        ]
         if self.preparation.columns != names:
-            raise ValueError("preparation.columns differ from the feature names")
+            raise ValueError("preparation.columns differ from the numeric feature names")
         ids = [s.id for s in self.segments]
         if len(set(ids)) != len(ids):
             raise ValueError("segment ids are not unique")

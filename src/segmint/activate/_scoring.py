@@ -10,7 +10,9 @@ fresh data), prepares them with the stored transforms and predicts with the stor
 from __future__ import annotations
 
 import os
+import re
 import uuid
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
@@ -24,7 +26,30 @@ from segmint._logging import logger
 from segmint.activate._model import SegmentModel
 from segmint.exceptions import InputError
 from segmint.features._behavioural import FeatureSpec, feature_sql
-from segmint.io import load_customers, load_transactions, map_columns, read_source
+from segmint.features._catalogue import ROLES, find_column, quote_ident
+from segmint.io import (
+    RawSource,
+    SourceAccount,
+    load_accounts,
+    load_contacts,
+    load_customers,
+    load_events,
+    load_survey,
+    load_transactions,
+    map_columns,
+    read_source,
+)
+from segmint.io._validate import (
+    _account,
+    _case,
+    _clear_previous,
+    _Entity,
+    _entity_load,
+    _insert_rejects,
+    _quarantine_from,
+    _sql_str,
+    ensure_quarantine,
+)
 
 #: Columns of a transaction table given as a DataFrame (the first three are required).
 TRANSACTION_COLUMNS = {
@@ -38,6 +63,171 @@ TRANSACTION_COLUMNS = {
     "discount": "DOUBLE",
 }
 NOT_SCORED = "not scored: no purchase before the snapshot date"
+
+#: Tables besides transactions and customers that ``segmint run`` and ``segmint score`` read,
+#: in load order (accounts before contacts: contacts refer to accounts).
+EXTRA_ROLES = ("events", "survey", "psychographic", "campaigns", "accounts", "contacts")
+#: Level of a missing category or band value, at fit and at scoring.
+MISSING_LEVEL = "(missing)"
+
+
+def load_source_table(
+    con: duckdb.DuckDBPyConnection,
+    role: str,
+    path: str | Path,
+    *,
+    mapping: Mapping[str, str] | None = None,
+    known_customers: str | None = None,
+    known_accounts: str | None = None,
+) -> SourceAccount:
+    """Read ``path`` and load it into the table named ``role`` with that role's loader.
+
+    Every row ends in the table or in the quarantine (``read == used + quarantined``).
+    ``psychographic`` is an attitudes survey (loaded like the needs survey, under its own
+    role); ``campaigns`` (one row per customer and campaign sent) has no typed loader: rows
+    without a customer id (or, with ``known_customers``, of an unknown customer) are
+    quarantined and columns named like dates are read as dates.
+    """
+    if role not in EXTRA_ROLES:
+        raise InputError(f"Unknown source role '{role}'.", hint=f"Roles: {', '.join(EXTRA_ROLES)}.")
+    raw = read_source(con, path, f"raw_{role}")
+    explicit = dict(mapping or {})
+    if role == "events":
+        matches = map_columns(raw.columns, "events", explicit=explicit, path=str(raw.path))
+        return load_events(con, raw, matches, known_customers=known_customers)
+    if role == "survey":
+        matches = map_columns(raw.columns, "survey", explicit=explicit, path=str(raw.path))
+        return load_survey(con, raw, matches, known_customers=known_customers)
+    if role == "psychographic":
+        matches = map_columns(raw.columns, "survey", explicit=explicit, path=str(raw.path))
+        entity = _Entity(
+            "psychographic",
+            "psychographic",
+            "customer_id",
+            numeric={"weight": (0.0, "invalid_weight")},
+            references={"customer_id": (known_customers, "customer_id", "unknown_customer")}
+            if known_customers
+            else {},
+        )
+        return _entity_load(con, raw, matches, entity, categories=raw.value_labels)
+    if role == "accounts":
+        matches = map_columns(raw.columns, "accounts", explicit=explicit, path=str(raw.path))
+        return load_accounts(con, raw, matches)
+    if role == "contacts":
+        matches = map_columns(raw.columns, "contacts", explicit=explicit, path=str(raw.path))
+        return load_contacts(con, raw, matches, known_accounts=known_accounts)
+    return _load_campaigns(con, raw, known_customers)
+
+
+def _load_campaigns(
+    con: duckdb.DuckDBPyConnection, raw: RawSource, known: str | None
+) -> SourceAccount:
+    cid = find_column(raw.columns, "customer_id", "customer", "customerid", "client_id")
+    if cid is None:
+        raise InputError(
+            f"{raw.path}: the campaigns table has no customer id column "
+            f"(columns: {', '.join(raw.columns)}).",
+            hint="Name it customer_id.",
+        )
+    ensure_quarantine(con)
+    _clear_previous(con, raw, "campaigns")
+    c = quote_ident(cid)
+    unknown = (
+        f" WHEN cid NOT IN (SELECT customer_id FROM {quote_ident(known)}) THEN 'unknown_customer'"
+        if known
+        else ""
+    )
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE _cp2 AS SELECT *, CASE
+            WHEN cid IS NULL THEN 'missing_customer_id'{unknown}
+        END AS reason FROM (
+            SELECT r._row, nullif(trim(CAST(r.{c} AS VARCHAR)), '') AS cid
+            FROM {quote_ident(raw.table)} r
+        )
+    """)
+    _quarantine_from(
+        con,
+        raw,
+        "campaigns",
+        "_cp2",
+        _case({"missing_customer_id": _sql_str(cid), "unknown_customer": _sql_str(cid)}),
+        "CASE WHEN c.reason = 'unknown_customer' THEN c.cid END",
+    )
+    _insert_rejects(con, raw, "campaigns")
+    others = []
+    for column in raw.columns:
+        if column in (cid, "_row"):
+            continue
+        q = quote_ident(column)
+        if re.search(r"date|_at$|_on$", column.lower()):
+            others.append(f"TRY_CAST(nullif(trim(CAST(r.{q} AS VARCHAR)), '') AS DATE) AS {q}")
+        else:
+            others.append(f"r.{q}")
+    con.execute(f"""
+        CREATE OR REPLACE TABLE campaigns AS
+        SELECT c.cid AS customer_id{"".join(", " + o for o in others)}, r._row
+        FROM _cp2 c JOIN {quote_ident(raw.table)} r ON r._row = c._row
+        WHERE c.reason IS NULL ORDER BY r._row
+    """)
+    con.execute("DROP TABLE _cp2")
+    return _account(con, raw, "campaigns", "campaigns", {}, None, mapping={"customer_id": cid})
+
+
+def categorical_names(spec: FeatureSpec) -> list[str]:
+    """The category and band features of ``spec`` (segmented as categories, not numbers)."""
+    return [f.name for f in spec.features if f.kind != "numeric"]
+
+
+def numeric_names(spec: FeatureSpec) -> list[str]:
+    """The numeric features of ``spec`` (prepared and scaled for clustering)."""
+    return [f.name for f in spec.features if f.kind == "numeric"]
+
+
+def category_frame(features: pd.DataFrame, names: list[str]) -> pd.DataFrame:
+    """The category/band columns ``names`` as text, missing values as ``(missing)``."""
+    table = features[names].astype(object)
+    return table.where(table.notna(), MISSING_LEVEL).astype(str).astype(object)
+
+
+_PLACEHOLDER = re.compile(r"\$(" + "|".join(ROLES) + r")\b")
+
+
+def required_tables(spec: FeatureSpec) -> dict[str, list[str]]:
+    """``table role -> bases`` that the features of ``spec`` read, transactions included.
+
+    Tables a run was given but none of its features read are not required.
+    """
+    used = set(spec.names)
+    needed: dict[str, list[str]] = {}
+
+    def need(role: str, basis: str | None) -> None:
+        table = spec.tables.get(role, role) if spec.tables else role
+        bases = needed.setdefault(table, [])
+        if basis and basis not in bases:
+            bases.append(basis)
+
+    for feature in spec.features:
+        need(feature.source, feature.basis)
+    for block in spec.blocks:
+        if not used & set(block.features):
+            continue
+        basis = next((spec.feature(n).basis for n in block.features if n in used), None)
+        for _, sql in block.ctes:
+            for role in _PLACEHOLDER.findall(sql):
+                need(role, basis)
+    for role in _PLACEHOLDER.findall(spec.population or ""):
+        need(role, None)
+    needed.setdefault("transactions", [])
+    return needed
+
+
+def is_catalogue_spec(spec: FeatureSpec) -> bool:
+    """Whether ``spec`` reads tables other than transactions (made by ``build_feature_table``)."""
+    return bool(spec.blocks) and (
+        set(required_tables(spec)) != {"transactions"}
+        or any(f.kind != "numeric" for f in spec.features)
+        or "value" in spec.models
+    )
 
 
 def spec_as_of(spec: FeatureSpec, as_of: date | str | None) -> FeatureSpec:
@@ -113,24 +303,76 @@ def compute_features(
     customers: str | Path | None = None,
     as_of: date | str | None = None,
     con: duckdb.DuckDBPyConnection | None = None,
+    sources: Mapping[str, str | Path] | None = None,
 ) -> pd.DataFrame:
-    """Features of the customers in ``transactions`` with the model's spec (one row each)."""
+    """Features of the customers in ``transactions`` with the model's spec (one row each).
+
+    ``sources`` (``role -> file``) gives the other tables a model's features read (events,
+    survey, ...), loaded and validated like ``segmint run`` does.
+    """
     own = con is None
     con = con or duckdb.connect()
     try:
+        check_sources(model.spec, sources or {}, customers=customers is not None)
         load_transaction_table(con, transactions, customers=customers)
+        known = "customers" if customers is not None else None
+        for role in EXTRA_ROLES:
+            if role in (sources or {}):
+                load_source_table(
+                    con,
+                    role,
+                    sources[role],  # type: ignore[index]
+                    known_customers=known,
+                    known_accounts="accounts" if "accounts" in sources else None,  # type: ignore[operator]
+                )
         return features_of_table(con, model, as_of=as_of)
     finally:
         if own:
             con.close()
 
 
+def check_sources(spec: FeatureSpec, sources: Mapping[str, object], *, customers: bool) -> None:
+    """Refuse scoring without a table the model's features read (names the option to pass)."""
+    unknown = [r for r in sources if r not in EXTRA_ROLES]
+    if unknown:
+        raise InputError(
+            f"Unknown source role(s): {', '.join(unknown)}.",
+            hint=f"Roles: {', '.join(EXTRA_ROLES)}.",
+        )
+    have = {"transactions", *sources, *(["customers"] if customers else [])}
+    for role, bases in required_tables(spec).items():
+        if role not in have:
+            what = f" (its {', '.join(bases)} features)" if bases else ""
+            raise InputError(
+                f"The model needs the {role} table{what}, which was not given.",
+                hint=f"Pass it with --{role}, the same kind of file the run was given.",
+            )
+
+
 def features_of_table(
     con: duckdb.DuckDBPyConnection, model: SegmentModel, *, as_of: date | str | None = None
 ) -> pd.DataFrame:
-    """Features of the customers in the table ``transactions`` of ``con``."""
+    """Features of the customers in the table ``transactions`` of ``con`` (and of the other
+    tables the model's features read, under their role names)."""
     spec = spec_as_of(model.spec, as_of)
     _check_columns(con, spec)
+    if is_catalogue_spec(spec):
+        from segmint.features._table import compute_feature_table
+
+        present = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+        missing = [t for t in required_tables(spec) if t not in present]
+        if missing:
+            raise InputError(
+                f"The model needs the {', '.join(missing)} table(s), which were not given.",
+                hint=f"Pass {', '.join('--' + t for t in missing)}.",
+            )
+        try:
+            return compute_feature_table(con, spec)
+        except duckdb.Error as exc:
+            raise InputError(
+                f"The features could not be computed from the inputs ({exc}).",
+                hint="Score with tables of the same columns as the data the model was built on.",
+            ) from None
     try:
         return con.sql(feature_sql(spec)).df()
     except duckdb.Error as exc:
@@ -178,7 +420,21 @@ def predict_ids(
             f"Features missing from the input: {', '.join(missing)}.",
             hint="Score customers with the same feature definitions the model was built on.",
         )
-    X = prepare(model, features) if model.input_kind == "prepared" else features[names]
+    categories = categorical_names(model.spec)
+    if model.input_kind == "prepared":
+        X = prepare(model, features)
+    elif categories and model.method in ("mixed", "lca"):
+        # the table the run fitted on: prepared numbers, then the categories as text
+        X = category_frame(features, categories)
+        if model.method == "mixed":
+            numbers = pd.DataFrame(
+                prepare(model, features),
+                columns=list(model.preparer.feature_names_in_),
+                index=features.index,
+            )
+            X = pd.concat([numbers, X], axis=1)
+    else:
+        X = features[names]
     centres = getattr(model.segmenter, "cluster_centers_", None)
     if model.method == "kmeans" and centres is not None:
         # nearest centre: argmin ||x-c||² = argmin (||c||² - 2 x·c); ||x||² is the same for all c.
@@ -240,6 +496,7 @@ def score(
     customers: str | Path | None = None,
     *,
     as_of: date | str | None = None,
+    sources: Mapping[str, str | Path] | None = None,
 ) -> pd.DataFrame:
     """Score new customers from their transactions.
 
@@ -253,6 +510,10 @@ def score(
         (``segment_id`` missing for those without a purchase before the snapshot).
     as_of : date or str, optional
         Snapshot date for fresh data; default: the model's snapshot date.
+    sources : mapping, optional
+        ``role -> file`` of the other tables the model's features read (``events``,
+        ``survey``, ``psychographic``, ``campaigns``, ``accounts``, ``contacts``); a model
+        that reads a table not given is refused with an :class:`InputError` naming it.
 
     Returns
     -------
@@ -261,7 +522,9 @@ def score(
     """
     con = duckdb.connect()
     try:
-        features = compute_features(model, transactions, customers=customers, as_of=as_of, con=con)
+        features = compute_features(
+            model, transactions, customers=customers, as_of=as_of, con=con, sources=sources
+        )
         scored = score_features(model, features)
         if customers is not None:
             ids = con.sql("SELECT customer_id FROM customers ORDER BY customer_id").df()
