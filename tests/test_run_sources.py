@@ -270,3 +270,47 @@ def test_segments_on_other_bases_are_still_judged_by_behaviour(cli, data, tmp_pa
     assert {"monetary", "frequency", "recency_days"} <= set(features.columns)
     scorecard = pd.read_csv(out / "scorecard.csv")
     assert "distinct" in set(scorecard["criterion"])
+
+
+def test_mixed_model_on_customer_attributes_is_scorable(cli, data, tmp_path):
+    """method: mixed with --customers segments on the customer table's categories too; score
+    rebuilds them from --customers (every customer keeps the run's segment) and refuses
+    cleanly without it."""
+    config = _config(tmp_path, "behavioural, value", FAST + "  method: mixed\n")
+    run = tmp_path / "run"
+    common = ["--transactions", str(data["transactions"]), "--config", str(config)]
+    result = cli("run", *common, "--customers", str(data["customers"]), "--out", str(run))
+    assert result.returncode == 0, result.stderr
+    model = json.loads((run / "model.json").read_text())
+    assert model["segmenter"]["method"] == "mixed"
+    out = tmp_path / "scored.csv"
+    result = cli(
+        "score",
+        "--model",
+        str(run),
+        "--input",
+        str(data["transactions"]),
+        "--customers",
+        str(data["customers"]),
+        "--out",
+        str(out),
+    )
+    assert result.returncode == 0, result.stderr
+    segments = pd.read_csv(run / "segments.csv", dtype={"customer_id": str})
+    scored = pd.read_csv(out, dtype={"customer_id": str})
+    both = segments.merge(scored, on="customer_id", suffixes=("_run", "_score"))
+    assert len(both) == len(segments) == len(scored)
+    assert (both["segment_id_run"] == both["segment_id_score"]).all()
+
+    result = cli(
+        "score",
+        "--model",
+        str(run),
+        "--input",
+        str(data["transactions"]),
+        "--out",
+        str(tmp_path / "no-customers.csv"),
+    )
+    assert result.returncode == 2
+    assert "--customers" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "no-customers.csv").exists()

@@ -173,6 +173,72 @@ def _load_campaigns(
     return _account(con, raw, "campaigns", "campaigns", {}, None, mapping={"customer_id": cid})
 
 
+#: Suffix the pipeline gives a customer-table column whose name a category feature already has.
+CUSTOMER_SUFFIX = "_customer"
+
+
+def category_columns(model: SegmentModel) -> list[str]:
+    """The text columns a mixed or latent-class model was fitted on, in its order.
+
+    Those of the feature spec (bands, categories) and, with ``--customers``, the customer
+    table's categorical columns the pipeline added (``CUSTOMER_SUFFIX`` on a name clash).
+    """
+    if model.method not in ("mixed", "lca"):
+        return categorical_names(model.spec)
+    seen = [str(c) for c in getattr(model.segmenter, "feature_names_in_", [])]
+    if not seen:
+        return categorical_names(model.spec)
+    numeric = set(model.preparer.feature_names_in_) if model.method == "mixed" else set()
+    return [c for c in seen if c not in numeric]
+
+
+def join_customer_categories(
+    con: duckdb.DuckDBPyConnection, model: SegmentModel, features: pd.DataFrame
+) -> pd.DataFrame:
+    """``features`` with the customer-table category columns the model was fitted on.
+
+    As the run built them: text, missing values and customers absent from the table as
+    ``"(missing)"``. Needs the table ``customers`` in ``con`` (``--customers``).
+    """
+    spec_categories = set(categorical_names(model.spec))
+    needed = [c for c in category_columns(model) if c not in features.columns]
+    if not needed:
+        return features
+    present = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    if "customers" not in present:
+        raise InputError(
+            f"The model segments on the customer attribute(s) {', '.join(needed)} from the "
+            "run's customer table.",
+            hint="Score with --customers (a customer table with those columns).",
+        )
+    have = {r[0] for r in con.execute("DESCRIBE customers").fetchall()}
+    source = {
+        c: c[: -len(CUSTOMER_SUFFIX)]
+        if c.endswith(CUSTOMER_SUFFIX) and c[: -len(CUSTOMER_SUFFIX)] in spec_categories
+        else c
+        for c in needed
+    }
+    lacking = [s for s in source.values() if s not in have]
+    if lacking:
+        raise InputError(
+            f"The customer table lacks the column(s) {', '.join(lacking)} the model segments on.",
+            hint="Score with a customer table of the same columns as the run's.",
+        )
+    cols = ", ".join(
+        f"coalesce(CAST({quote_ident(s)} AS VARCHAR), '{MISSING_LEVEL}') AS {quote_ident(c)}"
+        for c, s in source.items()
+    )
+    table = (
+        con.sql(f"SELECT CAST(customer_id AS VARCHAR) AS customer_id, {cols} FROM customers")
+        .df()
+        .drop_duplicates("customer_id")
+        .set_index("customer_id")
+        .reindex(features["customer_id"].astype(str).to_numpy())
+        .fillna(MISSING_LEVEL)
+    )
+    return features.assign(**{c: table[c].to_numpy() for c in needed})
+
+
 def categorical_names(spec: FeatureSpec) -> list[str]:
     """The category and band features of ``spec`` (segmented as categories, not numbers)."""
     return [f.name for f in spec.features if f.kind != "numeric"]
@@ -420,11 +486,20 @@ def predict_ids(
             f"Features missing from the input: {', '.join(missing)}.",
             hint="Score customers with the same feature definitions the model was built on.",
         )
-    categories = categorical_names(model.spec)
+    categories = category_columns(model)
     if model.input_kind == "prepared":
         X = prepare(model, features)
     elif categories and model.method in ("mixed", "lca"):
-        # the table the run fitted on: prepared numbers, then the categories as text
+        # the table the run fitted on: prepared numbers, then the categories as text (the
+        # features' own, and customer-table columns that score() joins in)
+        absent = [c for c in categories if c not in features.columns]
+        if absent:
+            raise InputError(
+                f"The model segments on the customer attribute(s) {', '.join(absent)}, which "
+                "the input lacks.",
+                hint="Score with --customers (the customer table, with the same columns as the "
+                "run's), or add the columns to the features.",
+            )
         X = category_frame(features, categories)
         if model.method == "mixed":
             numbers = pd.DataFrame(
@@ -525,6 +600,8 @@ def score(
         features = compute_features(
             model, transactions, customers=customers, as_of=as_of, con=con, sources=sources
         )
+        if model.method in ("mixed", "lca"):
+            features = join_customer_categories(con, model, features)
         scored = score_features(model, features)
         if customers is not None:
             ids = con.sql("SELECT customer_id FROM customers ORDER BY customer_id").df()
