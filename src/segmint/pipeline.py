@@ -11,7 +11,7 @@ import platform
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -40,11 +40,12 @@ from segmint.activate._scoring import (
     numeric_names,
 )
 from segmint.config import Config
+from segmint.evaluate._lift import fill_missing as _fill_missing
 from segmint.exceptions import ConfigError, InputError
 from segmint.features._behavioural import build_features, plan_features
 from segmint.features._catalogue import FeatureOptions, FeatureSpec, quote_ident
 from segmint.features._prepare import FeaturePreparer
-from segmint.features._table import _check_bases, build_feature_table, compute_feature_table
+from segmint.features._table import _check_bases, build_feature_table
 from segmint.io import (
     SourceAccount,
     configure_connection,
@@ -416,6 +417,8 @@ def run_segmentation(
                 snapshot_date=spec.snapshot_date,
                 config=config,
                 descriptions={f.name: f.description for f in spec.features},
+                tables=tables if catalogue else None,
+                options=FeatureOptions.from_config(config.features) if catalogue else None,
             )
             folder.write_table("scorecard", deliverables.scorecard.to_frame(names), ("csv",))
             if deliverables.lift is not None:
@@ -697,47 +700,6 @@ def _assign_population(
             "segment_name": [names[int(i)] for i in segment],
         }
     )
-
-
-def _fill_missing(
-    con: duckdb.DuckDBPyConnection, spec: FeatureSpec, features: pd.DataFrame
-) -> tuple[FeatureSpec, pd.DataFrame]:
-    """Numeric features with missing values filled with their median over the customers.
-
-    Customers without data in a table (no survey answer, no event) have missing features; the
-    segmenters need numbers. The median becomes the feature's ``default`` in the spec, so the
-    SQL fills it (``coalesce``) and scoring fills new customers with the same training value.
-    A feature missing for every customer is dropped. Returns the spec and the recomputed table.
-    """
-    changed = False
-    kept = []
-    for feature in spec.features:
-        if feature.kind != "numeric" or not features[feature.name].isna().any():
-            kept.append(feature)
-            continue
-        changed = True
-        n_missing = int(features[feature.name].isna().sum())
-        median = features[feature.name].median()
-        if pd.isna(median):
-            logger.warning("feature %s: no customer has a value; dropped", feature.name)
-            continue
-        logger.info(
-            "feature %s: %d of %d customers have no value; filled with the median %.4g",
-            feature.name,
-            n_missing,
-            len(features),
-            median,
-        )
-        kept.append(replace(feature, default=float(median)))
-    if not changed:
-        return spec, features
-    if not kept:
-        raise InputError(
-            "No feature has a value for any customer.",
-            hint="Check the tables given for the chosen bases.",
-        )
-    spec = replace(spec, features=kept)
-    return spec, compute_feature_table(con, spec, into="features")
 
 
 #: What customers did, for profiles (value), the scorecard's distinctness and the lift: kept

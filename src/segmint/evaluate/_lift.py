@@ -5,8 +5,15 @@ behaviour changes decisions. :func:`out_of_time_lift` answers the question hones
 look-ahead:
 
 1. features are computed as of a cut-off date ``T`` (default: the snapshot date minus the
-   horizon, so the whole outcome window lies inside the data) from transactions before ``T``;
-2. segments are fitted on those features only (k-means with the run's number of segments);
+   horizon, so the whole outcome window lies inside the data) from transactions before ``T``
+   -- or, for a run whose features come from the catalogue
+   (:func:`~segmint.features._table.build_feature_table`: events, surveys, customer data, ...),
+   the run's bases recomputed by the catalogue with ``T`` as its snapshot: dated tables
+   (transactions, events, campaigns) are used before ``T`` only, while undated data (survey
+   answers, the customer and account tables) are used as they are, answers given after ``T``
+   included; missing values are filled with the median over the customers, as in the run;
+2. segments are fitted on the run's numeric features only (k-means with the run's number of
+   segments; categorical features and bands are not used);
 3. outcomes are measured in SQL over ``[T, T + horizon)``: **repeat purchase** (any order),
    **retention** (an order in the second half of the window, i.e. still buying at its end),
    **revenue** (net) and **orders**;
@@ -24,7 +31,7 @@ The verdict is a sentence built from those numbers.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 
 import duckdb
@@ -35,7 +42,9 @@ from segmint._logging import logger
 from segmint.evaluate._tests import eta_squared
 from segmint.exceptions import InputError
 from segmint.features._behavioural import build_features, default_snapshot, plan_features
+from segmint.features._catalogue import Feature, FeatureOptions, FeatureSpec
 from segmint.features._prepare import FeaturePreparer
+from segmint.features._table import build_feature_table, compute_feature_table
 from segmint.io._sources import quote_ident
 from segmint.segmenters._ids import match_labels
 from segmint.segmenters._kmeans import KMeansSegmenter
@@ -45,6 +54,7 @@ __all__ = [
     "BINARY_OUTCOMES",
     "OUTCOMES",
     "LiftResult",
+    "fill_missing",
     "lift_verdict",
     "out_of_time_lift",
     "period_outcomes",
@@ -63,7 +73,17 @@ OUTCOME_LABELS = {
 RFM_BASELINE = "RFM quintiles (baseline)"
 SEGMENTS = "segments"
 _LIFT_TABLE = "_segmint_lift_features"
+_LIFT_RFM_TABLE = "_segmint_lift_rfm"
 _MAX_IDENTITY_LEVELS = 20
+_RFM_COLUMNS = ("recency_days", "frequency", "monetary")
+#: bases whose data carry no date: used as they are at the cut-off
+_UNDATED = {
+    "needs": "survey answers",
+    "psychographic": "survey answers",
+    "demographic": "customer data",
+    "geographic": "customer data",
+    "firmographic": "account data",
+}
 
 
 def _as_date(value: date | datetime | str) -> date:
@@ -229,6 +249,11 @@ class LiftResult:
         The answer in one or two sentences, built from the figures.
     outcomes : pandas.DataFrame
         Per followed customer: ``customer_id, segment_id`` and the outcomes.
+    features_used : list of str
+        The features the segments were fitted on at the cut-off.
+    notes : list of str
+        Caveats of the refit (undated data used as they are, features left out); also at the
+        end of ``method``.
     """
 
     cutoff: str
@@ -242,6 +267,8 @@ class LiftResult:
     comparison: pd.DataFrame
     verdict: str
     outcomes: pd.DataFrame = field(repr=False)
+    features_used: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     def eta2(self, segmentation: str = SEGMENTS, outcome: str | None = None) -> float:
         """eta² of ``outcome`` (default: the primary one) for a compared segmentation."""
@@ -339,6 +366,69 @@ def lift_verdict(
     return text
 
 
+def fill_missing(
+    con: duckdb.DuckDBPyConnection,
+    spec: FeatureSpec,
+    features: pd.DataFrame,
+    *,
+    into: str | None = "features",
+) -> tuple[FeatureSpec, pd.DataFrame]:
+    """Numeric features with missing values filled with their median over the customers.
+
+    Customers without data in a table (no survey answer, no event) have missing features; the
+    segmenters need numbers. The median becomes the feature's ``default`` in the spec, so the
+    SQL fills it (``coalesce``) and scoring fills new customers with the same training value.
+    A feature missing for every customer is dropped. The run's feature stage and the lift's
+    refit at the cut-off both fill this way.
+
+    Parameters
+    ----------
+    con : duckdb.DuckDBPyConnection
+        Connection holding the spec's tables.
+    spec : FeatureSpec
+        The spec ``features`` were computed with.
+    features : pandas.DataFrame
+        Its feature table.
+    into : str or None, default "features"
+        The DuckDB table the recomputed features are written to (``None``: none).
+
+    Returns
+    -------
+    (FeatureSpec, pandas.DataFrame)
+        The spec with the medians as defaults and the recomputed table (both unchanged when
+        nothing is missing).
+    """
+    changed = False
+    kept = []
+    for feature in spec.features:
+        if feature.kind != "numeric" or not features[feature.name].isna().any():
+            kept.append(feature)
+            continue
+        changed = True
+        n_missing = int(features[feature.name].isna().sum())
+        median = features[feature.name].median()
+        if pd.isna(median):
+            logger.warning("feature %s: no customer has a value; dropped", feature.name)
+            continue
+        logger.info(
+            "feature %s: %d of %d customers have no value; filled with the median %.4g",
+            feature.name,
+            n_missing,
+            len(features),
+            median,
+        )
+        kept.append(replace(feature, default=float(median)))
+    if not changed:
+        return spec, features
+    if not kept:
+        raise InputError(
+            "No feature has a value for any customer.",
+            hint="Check the tables given for the chosen bases.",
+        )
+    spec = replace(spec, features=kept)
+    return spec, compute_feature_table(con, spec, into=into)
+
+
 def _kmeans_labels(
     X: np.ndarray, n_segments: int, *, n_init: int, random_state: int
 ) -> np.ndarray | None:
@@ -401,20 +491,25 @@ def out_of_time_lift(
     namer: Callable[[pd.DataFrame, np.ndarray], Mapping[int, str]] | None = None,
     primary_outcome: str = "revenue",
     table: str = "transactions",
+    tables: Mapping[str, str] | None = None,
+    options: FeatureOptions | None = None,
 ) -> LiftResult:
     """Fit segments on the history up to a cut-off and measure what they predict after it.
 
     Parameters
     ----------
     con : duckdb.DuckDBPyConnection
-        Connection holding the validated ``table`` of transactions.
+        Connection holding the validated ``table`` of transactions (and, with ``tables``, the
+        run's other tables).
     n_segments : int
         Number of segments to fit at the cut-off (the run's k).
     bases : sequence of str
-        Bases whose transaction features are used (as in the run); with more than one, each
-        basis is also compared alone.
+        Bases whose features are used (as in the run); with more than one, each basis is also
+        compared alone. Without ``tables`` only the transaction features of the behavioural
+        and value bases exist at the cut-off.
     feature_names : sequence of str, optional
-        Restrict the features to these names (the run's features).
+        Restrict the features to these names (the run's numeric features). Only numeric
+        features are used: categories and bands are not clustered by the lift's k-means.
     cutoff : date, optional
         ``T``; default ``snapshot - horizon_days``.
     horizon_days : int, default=180
@@ -435,6 +530,22 @@ def out_of_time_lift(
         cut-off (e.g. from their profiles); default "Segment <id>".
     primary_outcome : str, default="revenue"
         The outcome of the verdict: one of :data:`OUTCOMES`.
+    table : str, default="transactions"
+        The transactions table (features without ``tables``, outcomes, RFM baseline).
+    tables : mapping of str to str, optional
+        ``role -> table`` of the run whose features came from the catalogue
+        (:func:`~segmint.features._table.build_feature_table`). The ``bases`` are then
+        recomputed by the catalogue with the cut-off as snapshot (dated tables -- transactions,
+        events, campaigns -- before it only; survey answers and the customer and account
+        tables have no date and are used as they are, so answers given after the cut-off are
+        included), missing values filled with the median over the customers as in the run
+        (:func:`fill_missing`), and the customers followed are the catalogue's population at
+        the cut-off. Recency, frequency and monetary value for the RFM baseline come from the
+        transactions before the cut-off even when the bases do not include them (customers
+        without a purchase count as least recent, with no order and no revenue).
+        ``None``: the transaction features of :func:`plan_features` (the default run).
+    options : FeatureOptions, optional
+        The run's feature options (CLV, survey items, factors), with ``tables``.
 
     Returns
     -------
@@ -462,27 +573,44 @@ def out_of_time_lift(
             snapshot,
         )
 
-    spec = plan_features(con, cutoff, table=table)
-    build_features(con, spec, table=table, into=_LIFT_TABLE)
-    features = con.sql(f"SELECT * FROM {_LIFT_TABLE} ORDER BY customer_id").df()
-    features["customer_id"] = features["customer_id"].astype(str)
-    outcomes = period_outcomes(
-        con,
-        cutoff,
-        horizon_days,
-        has_order_id=spec.has_order_id,
-        customers=_LIFT_TABLE,
-        table=table,
-    )
-    con.execute(f"DROP TABLE {_LIFT_TABLE}")
+    notes: list[str] = []
+    try:
+        if tables is None:
+            spec = plan_features(con, cutoff, table=table)
+            build_features(con, spec, table=table, into=_LIFT_TABLE)
+            features = con.sql(f"SELECT * FROM {_LIFT_TABLE} ORDER BY customer_id").df()
+            features["customer_id"] = features["customer_id"].astype(str)
+            candidates, has_order_id = spec.features, spec.has_order_id
+        else:
+            features, candidates, has_order_id, notes = _catalogue_features(
+                con,
+                bases=bases,
+                cutoff=cutoff,
+                tables=tables,
+                options=options,
+                table=table,
+                feature_names=feature_names,
+            )
+        outcomes = period_outcomes(
+            con,
+            cutoff,
+            horizon_days,
+            has_order_id=has_order_id,
+            customers=_LIFT_TABLE,
+            table=table,
+        )
+    finally:
+        con.execute(f"DROP TABLE IF EXISTS {_LIFT_TABLE}")
     outcomes["customer_id"] = outcomes["customer_id"].astype(str)
     outcomes = features[["customer_id"]].merge(outcomes, on="customer_id", how="left")
     values = outcomes[list(OUTCOMES)].astype(float)
 
     chosen = [
         f
-        for f in spec.features
-        if f.basis in bases and (feature_names is None or f.name in feature_names)
+        for f in candidates
+        if f.basis in bases
+        and f.kind == "numeric"
+        and (feature_names is None or f.name in feature_names)
     ]
     if not chosen:
         raise InputError(
@@ -539,9 +667,9 @@ def out_of_time_lift(
             basis_labels = _kmeans_labels(Xb, n_segments, n_init=n_init, random_state=random_state)
             if basis_labels is not None:
                 compared.append((f"{basis} basis alone", "basis", basis_labels))
-    rfm_cols = ["recency_days", "frequency", "monetary"]
+    rfm_cols = list(_RFM_COLUMNS)
     if all(c in features.columns for c in rfm_cols):
-        rfm = RFMSegmenter().fit(features[rfm_cols])
+        rfm = RFMSegmenter().fit(_rfm_inputs(features[rfm_cols]))
         compared.append((RFM_BASELINE, "baseline", rfm.labels_))
     if identity is not None and len(identity.columns) > 1:
         Xi = _identity_matrix(identity, features["customer_id"])
@@ -564,6 +692,10 @@ def out_of_time_lift(
     )
     window = f"{cutoff} to {end - timedelta(days=1)}"
     verdict = lift_verdict(comparison, primary_outcome, window=window)
+    if tables is not None:
+        verdict += f" Segments refitted at the cut-off on the {_and(bases)} bases"
+        undated = sorted({_UNDATED[b] for b in bases if b in _UNDATED})
+        verdict += f"; {_and(undated)} have no date and are used as they are." if undated else "."
     logger.info("lift: %s", verdict)
     customer_outcomes = outcomes.assign(segment_id=labels)
     return LiftResult(
@@ -573,10 +705,96 @@ def out_of_time_lift(
         n_customers=len(features),
         primary_outcome=primary_outcome,
         method=f"k-means with {len(np.unique(labels))} segments ({n_init} seeded starts) on"
-        f" {len(names)} features of the bases {', '.join(bases)}",
+        f" {len(names)} features of the bases {', '.join(bases)}"
+        + "".join(f"; {note}" for note in notes),
         overall={o: float(values[o].mean()) for o in OUTCOMES},
         per_segment=per_segment,
         comparison=comparison,
         verdict=verdict,
         outcomes=customer_outcomes,
+        features_used=names,
+        notes=notes,
     )
+
+
+def _and(words: Sequence[str]) -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
+    words = list(words)
+    return words[0] if len(words) < 2 else f"{', '.join(words[:-1])} and {words[-1]}"
+
+
+def _rfm_inputs(rfm: pd.DataFrame) -> pd.DataFrame:
+    """Recency, frequency, monetary with customers who had not bought filled in.
+
+    A customer of a catalogue population (events, survey) without a purchase before the
+    cut-off counts as the least recent (one day more than the largest recency) with no order
+    and no revenue. Unchanged when nothing is missing.
+    """
+    if not rfm.isna().any().any():
+        return rfm
+    recency = rfm["recency_days"]
+    last = float(recency.max()) + 1 if recency.notna().any() else 0.0
+    return rfm.fillna({"recency_days": last, "frequency": 0, "monetary": 0})
+
+
+def _catalogue_features(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    bases: Sequence[str],
+    cutoff: date,
+    tables: Mapping[str, str],
+    options: FeatureOptions | None,
+    table: str,
+    feature_names: Sequence[str] | None,
+) -> tuple[pd.DataFrame, list[Feature], bool, list[str]]:
+    """The run's bases as of ``cutoff`` by the catalogue, in :data:`_LIFT_TABLE`.
+
+    Missing values are filled with the median (:func:`fill_missing`, as the run does), and
+    recency, frequency and monetary value at the cut-off joined in for the RFM baseline when
+    the bases did not compute them. Returns the features (ordered by ``customer_id``), their
+    definitions, whether the transactions have order ids, and notes on what the refit leaves
+    out or uses as it is.
+    """
+    frame, spec = build_feature_table(
+        con,
+        bases=bases,
+        snapshot=cutoff,
+        tables_available=tables,
+        options=options,
+        into=_LIFT_TABLE,
+    )
+    spec, frame = fill_missing(con, spec, frame, into=_LIFT_TABLE)
+    has_order_id = spec.has_order_id
+    missing = [c for c in _RFM_COLUMNS if c not in frame.columns]
+    if missing:
+        tx = plan_features(con, cutoff, table=table)
+        has_order_id = tx.has_order_id
+        tx.features = [f for f in tx.features if f.name in missing]
+        build_features(con, tx, table=table, into=_LIFT_RFM_TABLE)
+        try:
+            rfm = con.sql(
+                "SELECT CAST(customer_id AS VARCHAR) AS customer_id, "
+                + ", ".join(quote_ident(c) for c in missing)
+                + f" FROM {_LIFT_RFM_TABLE}"
+            ).df()
+        finally:
+            con.execute(f"DROP TABLE IF EXISTS {_LIFT_RFM_TABLE}")
+        joined = rfm.set_index("customer_id").reindex(frame["customer_id"].to_numpy())
+        frame = frame.assign(**{c: joined[c].to_numpy() for c in missing})
+    notes = []
+    undated = sorted({_UNDATED[b] for b in bases if b in _UNDATED})
+    if undated:
+        notes.append(
+            f"{_and(undated)} have no date: used as they are at the cut-off, answers given"
+            " after it included"
+        )
+    categorical = [f.name for f in spec.features if f.basis in bases and f.kind != "numeric"]
+    if categorical:
+        notes.append(
+            "categorical features are not used by the lift's k-means: " + ", ".join(categorical)
+        )
+    if feature_names is not None:
+        absent = [n for n in feature_names if n not in {f.name for f in spec.features}]
+        if absent:
+            notes.append("not available at the cut-off: " + ", ".join(absent))
+    return frame, list(spec.features), has_order_id, notes

@@ -26,6 +26,7 @@ from segmint.config import Config
 from segmint.evaluate._lift import LiftResult, out_of_time_lift, revenue_trend
 from segmint.evaluate._scorecard import Scorecard, reach_flags, validity_scorecard
 from segmint.exceptions import SegmintError
+from segmint.features._catalogue import FeatureOptions
 from segmint.profile._cards import PersonaCard, country_column, hemisphere, persona_cards
 from segmint.profile._names import name_segments
 from segmint.profile._profiles import SegmentProfiles, profile_segments
@@ -179,6 +180,8 @@ def build_deliverables(
     config: Config,
     descriptions: Mapping[str, str] | None = None,
     needs: pd.DataFrame | None = None,
+    tables: Mapping[str, str] | None = None,
+    options: FeatureOptions | None = None,
 ) -> Deliverables:
     """Compute the scorecard, lift, cards, priorities and recommendations of a run.
 
@@ -211,6 +214,12 @@ def build_deliverables(
         Feature descriptions for the cards.
     needs : pandas.DataFrame, optional
         Survey answers row-aligned with ``labels`` (NaN for non-respondents).
+    tables : mapping of str to str, optional
+        ``role -> table`` of a run whose features came from the catalogue
+        (``build_feature_table``): the out-of-time lift recomputes the run's bases at its
+        cut-off from them. ``None``: the transaction features (the default run).
+    options : FeatureOptions, optional
+        The run's feature options, with ``tables``.
     """
     # k-means, trees and BLAS run single-threaded here: on a busy shared machine OpenMP threads
     # contending for the cores make these small fits many times slower, not faster
@@ -228,6 +237,8 @@ def build_deliverables(
             config=config,
             descriptions=descriptions,
             needs=needs,
+            tables=tables,
+            options=options,
         )
 
 
@@ -245,6 +256,8 @@ def _build(
     config: Config,
     descriptions: Mapping[str, str] | None,
     needs: pd.DataFrame | None,
+    tables: Mapping[str, str] | None,
+    options: FeatureOptions | None,
 ) -> Deliverables:
     ids = features["customer_id"].astype(str)
     customers = _customer_table(con, ids)
@@ -300,6 +313,8 @@ def _build(
             reference=segments,
             namer=lambda f, lab: name_segments(profile_segments(f, lab)),
             primary_outcome=ev.lift.primary_outcome,
+            tables=tables,
+            options=options,
         )
     except SegmintError as exc:
         lift_error = exc.message
