@@ -158,6 +158,10 @@ def test_figures_are_finite_and_the_verdict_names_the_bases(needs_run) -> None:
     report = (needs_run["out"] / "report.html").read_text(encoding="utf-8")
     assert "technographic and needs bases" in report
     assert "lift not computed" not in report
+    # who was followed, in the method line: not "who had bought" (survey respondents count)
+    assert lift.population == "customers with data of the technographic and needs bases by then"
+    assert f"{lift.n_customers:,} {lift.population}" in report
+    assert "who had bought by then" not in report
 
 
 def test_mixed_run_uses_the_technographic_features_at_the_cutoff(mixed_run) -> None:

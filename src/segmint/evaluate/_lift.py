@@ -230,7 +230,7 @@ class LiftResult:
     horizon_days : int
         Length of the outcome window.
     n_customers : int
-        Customers with a purchase before the cut-off (those segmented and followed).
+        Customers segmented at the cut-off and followed (see ``population``).
     primary_outcome : str
         The outcome the verdict is about.
     method : str
@@ -251,6 +251,9 @@ class LiftResult:
         Per followed customer: ``customer_id, segment_id`` and the outcomes.
     features_used : list of str
         The features the segments were fitted on at the cut-off.
+    population : str
+        Who was followed, in words: customers with a purchase before the cut-off, or, for a
+        run on other bases, whoever the catalogue describes at the cut-off.
     notes : list of str
         Caveats of the refit (undated data used as they are, features left out); also at the
         end of ``method``.
@@ -269,6 +272,7 @@ class LiftResult:
     outcomes: pd.DataFrame = field(repr=False)
     features_used: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    population: str = "customers who had bought by then"
 
     def eta2(self, segmentation: str = SEGMENTS, outcome: str | None = None) -> float:
         """eta² of ``outcome`` (default: the primary one) for a compared segmentation."""
@@ -714,7 +718,19 @@ def out_of_time_lift(
         outcomes=customer_outcomes,
         features_used=names,
         notes=notes,
+        population=_population_words(bases) if tables is not None else LiftResult.population,
     )
+
+
+def _population_words(bases: Sequence[str]) -> str:
+    """Who the catalogue's population at the cut-off is, for the report's method line."""
+    if "firmographic" in bases:
+        return "accounts that existed by then"
+    if {"behavioural", "value"} & set(bases):
+        return "customers who had bought by then"
+    if {"demographic", "geographic"} & set(bases):
+        return "customers of the customer table"
+    return f"customers with data of the {_and(list(bases))} bases by then"
 
 
 def _and(words: Sequence[str]) -> str:

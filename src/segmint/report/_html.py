@@ -269,6 +269,7 @@ def _deliverables_content(
             "horizon_days": lift.horizon_days,
             "method": lift.method,
             "n_customers": lift.n_customers,
+            "population": lift.population,
             "primary": primary,
             "overall": lift.overall,
             "per_segment": [
