@@ -36,14 +36,16 @@ from segmint.activate._scoring import (
     EXTRA_ROLES,
     categorical_names,
     category_frame,
+    check_roles,
     load_source_table,
     numeric_names,
 )
 from segmint.config import Config
+from segmint.evaluate._lift import BEHAVIOUR_COLUMNS, join_behaviour
 from segmint.evaluate._lift import fill_missing as _fill_missing
-from segmint.exceptions import ConfigError, InputError
+from segmint.exceptions import ConfigError
 from segmint.features._behavioural import build_features, plan_features
-from segmint.features._catalogue import FeatureOptions, FeatureSpec, quote_ident
+from segmint.features._catalogue import FeatureOptions
 from segmint.features._prepare import FeaturePreparer
 from segmint.features._table import _check_bases, build_feature_table
 from segmint.io import (
@@ -168,12 +170,7 @@ def run_segmentation(
     """
     config = config or Config()
     sources = {role: Path(path) for role, path in (sources or {}).items()}
-    unknown = [role for role in sources if role not in EXTRA_ROLES]
-    if unknown:
-        raise InputError(
-            f"Unknown source role(s): {', '.join(unknown)}.",
-            hint=f"Roles: {', '.join(EXTRA_ROLES)}.",
-        )
+    check_roles(sources)
     sources = {role: sources[role] for role in EXTRA_ROLES if role in sources}
     # the transaction features as they always were, or the catalogue over every table given
     catalogue = bool(sources) or not set(config.bases) <= TRANSACTION_BASES
@@ -283,7 +280,9 @@ def run_segmentation(
                     options=FeatureOptions.from_config(config.features),
                 )
                 spec, features = _fill_missing(con, spec, features)
-                features = _with_behaviour(con, spec, features)
+                features = join_behaviour(
+                    con, features, date.fromisoformat(str(spec.snapshot_date))
+                )
                 n_customers = len(features)
             else:
                 spec = plan_features(con, config.snapshot_date)
@@ -700,38 +699,6 @@ def _assign_population(
             "segment_name": [names[int(i)] for i in segment],
         }
     )
-
-
-#: What customers did, for profiles (value), the scorecard's distinctness and the lift: kept
-#: beside features of other bases even when the behavioural and value bases are not chosen.
-BEHAVIOUR_COLUMNS = ("recency_days", "frequency", "monetary")
-
-
-def _with_behaviour(
-    con: duckdb.DuckDBPyConnection, spec: FeatureSpec, features: pd.DataFrame
-) -> pd.DataFrame:
-    """``features`` with the behaviour columns the chosen bases did not compute joined in.
-
-    Segments on needs, attitudes or devices must still be judged by what their members do
-    (revenue, orders, recency): the columns come from the transaction catalogue at the same
-    snapshot, are not segmentation features (not in ``spec``), and are missing for customers
-    without a purchase before the snapshot.
-    """
-    missing = [c for c in BEHAVIOUR_COLUMNS if c not in features.columns]
-    if not missing:
-        return features
-    behaviour = plan_features(con, date.fromisoformat(str(spec.snapshot_date)))
-    behaviour.features = [f for f in behaviour.features if f.name in missing]
-    build_features(con, behaviour, into="_behaviour")
-    table = con.sql(
-        "SELECT CAST(customer_id AS VARCHAR) AS customer_id, "
-        + ", ".join(quote_ident(c) for c in missing)
-        + " FROM _behaviour"
-    ).df()
-    con.execute("DROP TABLE _behaviour")
-    ids = features["customer_id"].astype(str)
-    joined = table.set_index("customer_id").reindex(ids.to_numpy())
-    return features.assign(**{c: joined[c].to_numpy() for c in missing})
 
 
 def _revenue(con: duckdb.DuckDBPyConnection, features: pd.DataFrame, snapshot: str) -> float:

@@ -88,8 +88,7 @@ def load_source_table(
     without a customer id (or, with ``known_customers``, of an unknown customer) are
     quarantined and columns named like dates are read as dates.
     """
-    if role not in EXTRA_ROLES:
-        raise InputError(f"Unknown source role '{role}'.", hint=f"Roles: {', '.join(EXTRA_ROLES)}.")
+    check_roles({role: path})
     raw = read_source(con, path, f"raw_{role}")
     explicit = dict(mapping or {})
     if role == "events":
@@ -397,14 +396,19 @@ def compute_features(
             con.close()
 
 
-def check_sources(spec: FeatureSpec, sources: Mapping[str, object], *, customers: bool) -> None:
-    """Refuse scoring without a table the model's features read (names the option to pass)."""
+def check_roles(sources: Mapping[str, object]) -> None:
+    """Refuse a table role other than :data:`EXTRA_ROLES` (for ``sources`` of run and score)."""
     unknown = [r for r in sources if r not in EXTRA_ROLES]
     if unknown:
         raise InputError(
             f"Unknown source role(s): {', '.join(unknown)}.",
             hint=f"Roles: {', '.join(EXTRA_ROLES)}.",
         )
+
+
+def check_sources(spec: FeatureSpec, sources: Mapping[str, object], *, customers: bool) -> None:
+    """Refuse scoring without a table the model's features read (names the option to pass)."""
+    check_roles(sources)
     have = {"transactions", *sources, *(["customers"] if customers else [])}
     for role, bases in required_tables(spec).items():
         if role not in have:

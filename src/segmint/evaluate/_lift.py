@@ -51,10 +51,12 @@ from segmint.segmenters._kmeans import KMeansSegmenter
 from segmint.segmenters._rfm import RFMSegmenter
 
 __all__ = [
+    "BEHAVIOUR_COLUMNS",
     "BINARY_OUTCOMES",
     "OUTCOMES",
     "LiftResult",
     "fill_missing",
+    "join_behaviour",
     "lift_verdict",
     "out_of_time_lift",
     "period_outcomes",
@@ -73,9 +75,11 @@ OUTCOME_LABELS = {
 RFM_BASELINE = "RFM quintiles (baseline)"
 SEGMENTS = "segments"
 _LIFT_TABLE = "_segmint_lift_features"
-_LIFT_RFM_TABLE = "_segmint_lift_rfm"
+_BEHAVIOUR_TABLE = "_segmint_behaviour"
 _MAX_IDENTITY_LEVELS = 20
-_RFM_COLUMNS = ("recency_days", "frequency", "monetary")
+#: What customers did, from the transactions: the RFM baseline's inputs, and the columns runs on
+#: other bases keep beside their features for profiles, distinctness and the lift.
+BEHAVIOUR_COLUMNS = ("recency_days", "frequency", "monetary")
 #: bases whose data carry no date: used as they are at the cut-off
 _UNDATED = {
     "needs": "survey answers",
@@ -433,6 +437,53 @@ def fill_missing(
     return spec, compute_feature_table(con, spec, into=into)
 
 
+def join_behaviour(
+    con: duckdb.DuckDBPyConnection,
+    frame: pd.DataFrame,
+    snapshot: date,
+    *,
+    table: str = "transactions",
+) -> pd.DataFrame:
+    """``frame`` with the :data:`BEHAVIOUR_COLUMNS` it lacks, as of ``snapshot``.
+
+    Segments on needs, attitudes or devices must still be judged by what their members do:
+    recency, frequency and monetary value come from the transaction catalogue (only
+    transactions before ``snapshot``) and are missing for customers without a purchase before
+    it. They are not features of the segmentation.
+
+    Parameters
+    ----------
+    con : duckdb.DuckDBPyConnection
+        Connection holding the validated ``table`` of transactions.
+    frame : pandas.DataFrame
+        One row per customer, with ``customer_id``.
+    snapshot : date
+        The day before which transactions count.
+    table : str, default="transactions"
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``frame`` (same rows, same order) with the missing columns added.
+    """
+    missing = [c for c in BEHAVIOUR_COLUMNS if c not in frame.columns]
+    if not missing:
+        return frame
+    spec = plan_features(con, snapshot, table=table)
+    spec.features = [f for f in spec.features if f.name in missing]
+    build_features(con, spec, table=table, into=_BEHAVIOUR_TABLE)
+    try:
+        behaviour = con.sql(
+            "SELECT CAST(customer_id AS VARCHAR) AS customer_id, "
+            + ", ".join(quote_ident(c) for c in missing)
+            + f" FROM {_BEHAVIOUR_TABLE}"
+        ).df()
+    finally:
+        con.execute(f"DROP TABLE IF EXISTS {_BEHAVIOUR_TABLE}")
+    joined = behaviour.set_index("customer_id").reindex(frame["customer_id"].astype(str).to_numpy())
+    return frame.assign(**{c: joined[c].to_numpy() for c in missing})
+
+
 def _kmeans_labels(
     X: np.ndarray, n_segments: int, *, n_init: int, random_state: int
 ) -> np.ndarray | None:
@@ -671,7 +722,7 @@ def out_of_time_lift(
             basis_labels = _kmeans_labels(Xb, n_segments, n_init=n_init, random_state=random_state)
             if basis_labels is not None:
                 compared.append((f"{basis} basis alone", "basis", basis_labels))
-    rfm_cols = list(_RFM_COLUMNS)
+    rfm_cols = list(BEHAVIOUR_COLUMNS)
     if all(c in features.columns for c in rfm_cols):
         rfm = RFMSegmenter().fit(_rfm_inputs(features[rfm_cols]))
         compared.append((RFM_BASELINE, "baseline", rfm.labels_))
@@ -781,22 +832,12 @@ def _catalogue_features(
     )
     spec, frame = fill_missing(con, spec, frame, into=_LIFT_TABLE)
     has_order_id = spec.has_order_id
-    missing = [c for c in _RFM_COLUMNS if c not in frame.columns]
-    if missing:
-        tx = plan_features(con, cutoff, table=table)
-        has_order_id = tx.has_order_id
-        tx.features = [f for f in tx.features if f.name in missing]
-        build_features(con, tx, table=table, into=_LIFT_RFM_TABLE)
-        try:
-            rfm = con.sql(
-                "SELECT CAST(customer_id AS VARCHAR) AS customer_id, "
-                + ", ".join(quote_ident(c) for c in missing)
-                + f" FROM {_LIFT_RFM_TABLE}"
-            ).df()
-        finally:
-            con.execute(f"DROP TABLE IF EXISTS {_LIFT_RFM_TABLE}")
-        joined = rfm.set_index("customer_id").reindex(frame["customer_id"].to_numpy())
-        frame = frame.assign(**{c: joined[c].to_numpy() for c in missing})
+    if any(c not in frame.columns for c in BEHAVIOUR_COLUMNS):
+        # the outcomes count orders as the transactions define them, not as the bases do
+        has_order_id = "order_id" in {
+            r[0] for r in con.execute(f"DESCRIBE {quote_ident(table)}").fetchall()
+        }
+        frame = join_behaviour(con, frame, cutoff, table=table)
     notes = []
     undated = sorted({_UNDATED[b] for b in bases if b in _UNDATED})
     if undated:
