@@ -43,8 +43,6 @@ from segmint.io._validate import (
     _account,
     _case,
     _clear_previous,
-    _Entity,
-    _entity_load,
     _insert_rejects,
     _quarantine_from,
     _sql_str,
@@ -99,16 +97,7 @@ def load_source_table(
         return load_survey(con, raw, matches, known_customers=known_customers)
     if role == "psychographic":
         matches = map_columns(raw.columns, "survey", explicit=explicit, path=str(raw.path))
-        entity = _Entity(
-            "psychographic",
-            "psychographic",
-            "customer_id",
-            numeric={"weight": (0.0, "invalid_weight")},
-            references={"customer_id": (known_customers, "customer_id", "unknown_customer")}
-            if known_customers
-            else {},
-        )
-        return _entity_load(con, raw, matches, entity, categories=raw.value_labels)
+        return load_survey(con, raw, matches, known_customers=known_customers, role=role)
     if role == "accounts":
         matches = map_columns(raw.columns, "accounts", explicit=explicit, path=str(raw.path))
         return load_accounts(con, raw, matches)

@@ -980,8 +980,12 @@ def load_survey(
     matches: dict[str, ColumnMatch],
     *,
     known_customers: str | None = None,
+    role: str = "survey",
 ) -> SourceAccount:
-    """Load survey responses into the table ``survey`` (one row per respondent).
+    """Load survey responses into the table ``role`` (one row per respondent).
+
+    ``role`` names the table and the accounting: ``survey`` (needs) or ``psychographic``
+    (attitudes/lifestyle), which are the same kind of file.
 
     ``customer_id`` is the respondent (or customer) id; a mapped ``weight`` is a DOUBLE of at
     least 0 (``invalid_weight`` otherwise, including a missing weight: blank means unknown, not
@@ -992,8 +996,8 @@ def load_survey(
     (when ``known_customers`` is given).
     """
     spec = _Entity(
-        "survey",
-        "survey",
+        role,
+        role,
         "customer_id",
         numeric={"weight": (0.0, "invalid_weight")},
         references={"customer_id": (known_customers, "customer_id", "unknown_customer")}
