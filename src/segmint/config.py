@@ -281,7 +281,7 @@ class Config(_Strict):
 
     def fingerprint(self) -> str:
         """SHA-256 of the canonical JSON form: equal configs, equal hashes."""
-        text = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        text = json.dumps(self.model_dump(mode="json"), sort_keys=True, allow_nan=False)
         return hashlib.sha256(text.encode()).hexdigest()
 
 

@@ -7,7 +7,6 @@ the output folder never holds a half-written file.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import uuid
@@ -15,45 +14,15 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
+from segmint import _json
 from segmint.exceptions import InputError
 
 
-def _json_default(value: Any) -> Any:
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.floating):
-        return None if np.isnan(value) else float(value)
-    if isinstance(value, np.bool_):
-        return bool(value)
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, pd.Timestamp):
-        return value.isoformat()
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
-
-
 def dumps(data: Any) -> str:
-    """JSON text with numpy/pandas values converted and NaN written as null."""
-    return json.dumps(_clean(data), indent=2, default=_json_default, allow_nan=False)
-
-
-def _clean(value: Any) -> Any:
-    if isinstance(value, float) and value != value:
-        return None
-    if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_clean(v) for v in value]
-    if isinstance(value, np.floating) and np.isnan(value):
-        return None
-    return value
+    """JSON text with numpy/pandas values converted and NaN/inf written as null."""
+    return _json.dumps(data, indent=2)
 
 
 class OutputFolder:

@@ -136,7 +136,9 @@ class BodyLimit:
         self.max_bytes = max_bytes
 
     async def _too_large(self, send: Any) -> None:
-        body = json.dumps({"detail": f"Request body larger than {self.max_bytes} bytes."}).encode()
+        body = json.dumps(
+            {"detail": f"Request body larger than {self.max_bytes} bytes."}, allow_nan=False
+        ).encode()
         await send(
             {
                 "type": "http.response.start",

@@ -6,7 +6,6 @@ data row of the record in the source, and returns a :class:`RawSource` describin
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
@@ -17,6 +16,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from segmint import _json
 from segmint.exceptions import InputError
 
 
@@ -185,7 +185,7 @@ class TextTableWriter:
 
 def reject_record(row: int, line: Any) -> str:
     """The raw record of a rejected line, as JSON: ``{"_row": n, "line": "<the text>"}``."""
-    return json.dumps({"_row": row, "line": line}, ensure_ascii=False, default=str)
+    return _json.dumps({"_row": row, "line": line}, ensure_ascii=False, default=str)
 
 
 def to_text(value: Any) -> str | None:

@@ -31,6 +31,7 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
+from segmint import _json
 from segmint._logging import logger
 from segmint.exceptions import ConfigError, InputError, ModelError, SegmintError
 
@@ -898,8 +899,11 @@ class TypingTool(ClassifierMixin, BaseEstimator):
         }
 
     def to_json(self, **kwargs: Any) -> str:
-        """:meth:`to_dict` serialised with :func:`json.dumps` (keyword arguments pass through)."""
-        return json.dumps(self.to_dict(), **kwargs)
+        """:meth:`to_dict` as strict JSON (:func:`segmint._json.dumps`: NaN and inf as null).
+
+        Keyword arguments pass through to :func:`json.dumps`.
+        """
+        return _json.dumps(self.to_dict(), **kwargs)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TypingTool:

@@ -24,6 +24,7 @@ import pyarrow as pa
 from sklearn.base import BaseEstimator, _fit_context
 from sklearn.utils.validation import check_is_fitted
 
+from segmint import _json
 from segmint._logging import logger
 from segmint.exceptions import ConfigError, InputError, ModelError
 
@@ -567,8 +568,11 @@ class RuleSegmenter(BaseEstimator):
         }
 
     def to_json(self, **kwargs: Any) -> str:
-        """:meth:`to_dict` serialised with :func:`json.dumps` (keyword arguments pass through)."""
-        return json.dumps(self.to_dict(), **kwargs)
+        """:meth:`to_dict` as strict JSON (:func:`segmint._json.dumps`: NaN and inf as null).
+
+        Keyword arguments pass through to :func:`json.dumps`.
+        """
+        return _json.dumps(self.to_dict(), **kwargs)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> RuleSegmenter:
