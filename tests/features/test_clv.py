@@ -24,11 +24,16 @@ from segmint.features.clv import (
     GammaGammaModel,
     ParetoNBDModel,
     _bgnbd_loglik,
+    _bgnbd_uncond_part,
     _gg_loglik,
+    _pnbd_log_a0,
     clv_report,
     customer_lifetime_value,
     rfm_summary,
 )
+from segmint.features.clv._base import _unique_rows
+from segmint.features.clv._bgnbd import _bgnbd_uncond_quadrature
+from segmint.features.clv._pareto import _pnbd_loglik
 
 CDNOW_SAMPLE = (
     Path(__file__).resolve().parents[3] / "shared" / "data" / "cdnow" / "CDNOW_sample.txt"
@@ -116,8 +121,19 @@ def test_cdnow_data_shape(cdnow: pd.DataFrame, cdnow_summary: pd.DataFrame) -> N
     assert int(cdnow_summary["frequency"].sum()) == 2457
 
 
+def _assert_converged_with_standard_errors(model: object) -> None:
+    assert model.converged_
+    assert model.convergence_reason_ is None
+    assert set(model.std_errors_) == set(model.params_)
+    for name, se in model.std_errors_.items():
+        assert se is not None and np.isfinite(se) and 0 < se < model.params_[name], name
+    assert model.diagnostics_["params_at_bound"] == []
+    assert model.diagnostics_["limits_reached"] == []
+    assert model.diagnostics_["min_hessian_eigenvalue"] > 0
+
+
 def test_cdnow_bgnbd_reproduces_published_estimates(cdnow_bgnbd: BetaGeoModel) -> None:
-    assert cdnow_bgnbd.converged_
+    _assert_converged_with_standard_errors(cdnow_bgnbd)
     assert cdnow_bgnbd.n_customers_ == 2357
     for name, published in PUBLISHED_BGNBD.items():
         assert _sig3(cdnow_bgnbd.params_[name]) == _sig3(published), name
@@ -125,7 +141,7 @@ def test_cdnow_bgnbd_reproduces_published_estimates(cdnow_bgnbd: BetaGeoModel) -
 
 
 def test_cdnow_gamma_gamma_reproduces_published_estimates(cdnow_gg: GammaGammaModel) -> None:
-    assert cdnow_gg.converged_
+    _assert_converged_with_standard_errors(cdnow_gg)
     assert cdnow_gg.n_customers_ == 946
     for name, published in PUBLISHED_GG.items():
         assert _sig3(cdnow_gg.params_[name]) == _sig3(published), name
@@ -134,10 +150,52 @@ def test_cdnow_gamma_gamma_reproduces_published_estimates(cdnow_gg: GammaGammaMo
 def test_cdnow_pareto_nbd_reproduces_published_estimates(cdnow_summary: pd.DataFrame) -> None:
     s = cdnow_summary
     model = ParetoNBDModel().fit(s["frequency"], s["recency"], s["T"])
-    assert model.converged_
+    _assert_converged_with_standard_errors(model)
     for name, published in PUBLISHED_PNBD.items():
         assert _sig3(model.params_[name]) == _sig3(published), name
     assert abs(model.log_likelihood_ - PUBLISHED_PNBD_LL) < 0.1
+    # the log-likelihood is on the original (weeks) scale, not the rescaled one of the fit
+    (x, tx, T), w = _unique_rows(*(s[c].to_numpy(float) for c in ("frequency", "recency", "T")))
+    direct, _ = _pnbd_loglik(*model._values(), x, tx, T, w)
+    assert model.log_likelihood_ == pytest.approx(direct, abs=1e-6)
+
+
+def _hessian_standard_errors(loglik, params: np.ndarray) -> np.ndarray:
+    """SEs from central differences of an analytic gradient in the natural parameters."""
+    k = params.size
+    hess = np.empty((k, k))
+    for j in range(k):
+        h = 1e-5 * params[j]
+        e = np.zeros(k)
+        e[j] = h
+        hess[:, j] = (loglik(params + e)[1] - loglik(params - e)[1]) / (2 * h)
+    return np.sqrt(np.diag(np.linalg.inv(-0.5 * (hess + hess.T))))
+
+
+def test_cdnow_standard_errors_match_the_original_scale_hessian(
+    cdnow_summary: pd.DataFrame, cdnow_bgnbd: BetaGeoModel, cdnow_gg: GammaGammaModel
+) -> None:
+    # the fit works on rescaled log-parameters; its delta-method SEs must agree with the
+    # inverse Hessian of the likelihood in the natural parameters on the original scale
+    s = cdnow_summary
+    (x, tx, T), w = _unique_rows(*(s[c].to_numpy(float) for c in ("frequency", "recency", "T")))
+    bg = np.array(cdnow_bgnbd._values())
+    assert cdnow_bgnbd.log_likelihood_ == pytest.approx(
+        _bgnbd_loglik(*bg, x, tx, T, w)[0], abs=1e-6
+    )
+    se = _hessian_standard_errors(lambda p: _bgnbd_loglik(*p, x, tx, T, w), bg)
+    for name, value in zip(cdnow_bgnbd._param_names, se, strict=True):
+        assert cdnow_bgnbd.std_errors_[name] == pytest.approx(value, rel=1e-3), name
+    # BG/NBD on CDNOW: r 0.0126, alpha 0.378, a 0.186, b 0.705
+    assert _sig3(cdnow_bgnbd.std_errors_["alpha"]) == "0.378"
+
+    repeat = s[s["frequency"] > 0]
+    (xs, m), ws = _unique_rows(repeat["frequency"].to_numpy(float), repeat["monetary_value"])
+    gg = np.array(cdnow_gg._values())
+    assert cdnow_gg.log_likelihood_ == pytest.approx(_gg_loglik(*gg, xs, m, ws)[0], abs=1e-6)
+    se = _hessian_standard_errors(lambda p: _gg_loglik(*p, xs, m, ws), gg)
+    for name, value in zip(cdnow_gg._param_names, se, strict=True):
+        assert cdnow_gg.std_errors_[name] == pytest.approx(value, rel=1e-3), name
 
 
 def test_bgnbd_conditional_expectation_matches_paper_example() -> None:
@@ -183,7 +241,12 @@ def test_rfm_summary_matches_pandas_on_cdnow(
 def test_cdnow_report_holdout_comparison(
     cdnow: pd.DataFrame, cdnow_summary: pd.DataFrame, cdnow_report: dict
 ) -> None:
-    report = json.loads(json.dumps(cdnow_report))  # JSON-serialisable
+    report = json.loads(json.dumps(cdnow_report, allow_nan=False))  # strict JSON
+    for section in ("bgnbd", "gamma_gamma"):
+        assert report[section]["converged"] is True
+        assert report[section]["reason"] is None
+        assert all(v > 0 for v in report[section]["std_errors"].values())
+        assert report[section]["diagnostics"]["n_starts"] >= 3
     assert report["n_customers"] == 2357
     assert report["n_repeat_buyers"] == 946
     for name, published in PUBLISHED_BGNBD.items():
@@ -222,6 +285,23 @@ def test_cdnow_report_holdout_comparison(
     assert groups[0]["expected_mean"] == pytest.approx(naive[x == 0].mean(), rel=1e-9)
     group_7 = x >= 7
     assert groups[7]["expected_total"] == pytest.approx(naive[group_7].sum(), rel=1e-9)
+
+
+def test_report_of_a_short_calibration_window_says_dropout_is_not_identified(
+    cdnow: pd.DataFrame,
+) -> None:
+    # two weeks of CDNOW: 343 customers, 19 repeat buyers. The BG/NBD optimum runs off to
+    # a -> 0, b -> infinity (an NBD without churn), which used to be reported as converged.
+    report = clv_report(cdnow, calibration_end="1997-01-15")
+    back = json.loads(json.dumps(report, allow_nan=False))
+    assert back["n_customers"] == 343 and back["n_repeat_buyers"] == 19
+    bg = back["bgnbd"]
+    assert bg["converged"] is False
+    assert bg["reason"].startswith("BG/NBD: the data cannot identify dropout yet (a → 0, b → ∞")
+    assert bg["params"]["a"] < 1e-2 and bg["params"]["b"] > 1e2
+    assert {"a": -1.0} in [c["direction"] for c in bg["diagnostics"]["limit_checks"]]
+    assert back["gamma_gamma"]["converged"] is False
+    assert back["gamma_gamma"]["reason"].startswith("Gamma-Gamma: spend barely varies")
 
 
 def test_report_leaves_out_nonpositive_spend(cdnow: pd.DataFrame) -> None:
@@ -405,6 +485,69 @@ def test_gradients_match_finite_differences() -> None:
 
     assert check_grad(gg_f, gg_g, np.array([6.0, 3.5, 15.0]), epsilon=1e-7) < 1e-4
 
+    def pnbd_f(p: np.ndarray) -> float:
+        return _pnbd_loglik(*p, x, tx, T, w)[0]
+
+    def pnbd_g(p: np.ndarray) -> np.ndarray:
+        return _pnbd_loglik(*p, x, tx, T, w)[1]
+
+    for point in ([0.55, 10.6, 0.61, 11.7], [0.3, 0.5, 40.0, 200.0]):
+        assert check_grad(pnbd_f, pnbd_g, np.array(point), epsilon=1e-7) < 1e-4
+
+
+def _pnbd_log_a0_closed_form(r, alpha, s, beta, x, tx, T):
+    """A_0 by equation (22) of Fader & Hardie's note 009, with scipy's hyp2f1 (reference)."""
+    if alpha >= beta:
+        k, m_, b_ = alpha, beta, s + 1.0
+    else:
+        k, m_, b_ = beta, alpha, r + x
+    c = r + s + x
+
+    def g(y):
+        return hyp2f1(c, b_, c + 1.0, (k - m_) / (k + y)) / (k + y) ** c
+
+    return np.log(g(tx) - g(T))
+
+
+def test_pareto_quadrature_matches_the_hypergeometric_closed_form() -> None:
+    x = np.array([0.0, 1.0, 2.0, 5.0, 20.0, 60.0])
+    tx = np.array([0.0, 3.0, 10.0, 30.0, 37.0, 38.5])
+    T = np.array([20.0, 30.0, 38.0, 38.86, 39.0, 39.0])
+    for params in ([0.553, 10.58, 0.606, 11.67], [0.24, 0.01, 5.0, 0.3], [2.0, 50.0, 0.1, 100.0]):
+        np.testing.assert_allclose(
+            _pnbd_log_a0(*params, x, tx, T),
+            _pnbd_log_a0_closed_form(*params, x, tx, T),
+            rtol=0,
+            atol=1e-9,
+        )
+    # recency == T: no time to die unobserved
+    assert (
+        _pnbd_log_a0(0.5, 10.0, 0.6, 11.0, np.array([3.0]), np.array([5.0]), np.array([5.0]))[0]
+        == -np.inf
+    )
+    # large s (nearly homogeneous dropout), where scipy's hyp2f1 returns inf or nan: finite
+    with np.errstate(all="ignore"):
+        broken = _pnbd_log_a0_closed_form(0.5, 3.0, 1e5, 5e4, x, tx, T)
+    assert not np.all(np.isfinite(broken))
+    assert np.all(np.isfinite(_pnbd_log_a0(0.5, 3.0, 1e5, 5e4, x[1:], tx[1:], T[1:])))
+
+
+def test_bgnbd_expectation_quadrature_matches_the_closed_form() -> None:
+    t = np.full(5, 39.0)
+    x = np.array([0.0, 1.0, 2.0, 5.0, 20.0])
+    T = np.array([30.0, 20.0, 35.0, 38.0, 39.0])
+    for params in ([0.24, 4.4, 50.0, 150.0], [0.24, 4.4, 500.0, 1500.0], [0.24, 4.4, 5.0, 11.0]):
+        np.testing.assert_allclose(
+            _bgnbd_uncond_quadrature(*params, t, x, T),
+            _bgnbd_uncond_part(*params, t, x, T),
+            rtol=1e-10,
+        )
+    # a and b so large that hyp2f1 fails: the quadrature takes over and stays finite
+    huge = _bgnbd_uncond_part(0.5, 8.0, 3000.0, 900.0, t, x, T)
+    assert np.all(np.isfinite(huge))
+    # dropout probability ~ 3000/3900: about 1/p = 1.3 purchases at most after T
+    assert np.all((huge > 0) & (huge < 1.4))
+
 
 def test_gamma_gamma_conditional_expected_spend(cdnow_gg: GammaGammaModel) -> None:
     p, q, v = (cdnow_gg.params_[k] for k in ("p", "q", "v"))
@@ -431,9 +574,13 @@ def test_to_dict_from_dict_round_trip(
     s = cdnow_summary
     pnbd = ParetoNBDModel.from_dict(_state(ParetoNBDModel, PUBLISHED_PNBD))
     for model in (cdnow_bgnbd, pnbd):
-        restored = type(model).from_dict(json.loads(json.dumps(model.to_dict())))
+        restored = type(model).from_dict(json.loads(json.dumps(model.to_dict(), allow_nan=False)))
         assert restored.params_ == model.params_
         assert restored.log_likelihood_ == model.log_likelihood_
+        assert restored.converged_ == model.converged_
+        assert restored.convergence_reason_ == model.convergence_reason_
+        assert restored.std_errors_ == model.std_errors_
+        assert restored.diagnostics_ == model.diagnostics_
         args = (s["frequency"], s["recency"], s["T"])
         np.testing.assert_array_equal(
             restored.expected_purchases(39.0, *args), model.expected_purchases(39.0, *args)
@@ -447,10 +594,35 @@ def test_to_dict_from_dict_round_trip(
         cdnow_gg.conditional_expected_spend(s["frequency"], s["monetary_value"]),
     )
     assert restored_gg.n_customers_ == 946
+    state = cdnow_bgnbd.to_dict()
+    assert state["format_version"] == 2
+    assert state["reason"] is None and state["std_errors"] == cdnow_bgnbd.std_errors_
     unfitted = BetaGeoModel.from_dict(json.loads(json.dumps(BetaGeoModel().to_dict())))
     assert not hasattr(unfitted, "params_")
     with pytest.raises(ModelError, match="cannot load a GammaGammaModel"):
         GammaGammaModel.from_dict(cdnow_bgnbd.to_dict())
+
+
+def test_format_1_states_are_still_read() -> None:
+    # the model.json files of earlier versions: no reason, std_errors or diagnostics
+    old = _state(BetaGeoModel, PUBLISHED_BGNBD)
+    assert old["format_version"] == 1
+    model = BetaGeoModel.from_dict(old)
+    assert model.converged_ is True and model.convergence_reason_ is None
+    assert model.std_errors_ == dict.fromkeys(("r", "alpha", "a", "b"))
+    assert model.diagnostics_ == {}
+    assert model.expected_purchases(39, 2, 30.43, 38.86) == pytest.approx(1.226, abs=5e-4)
+    resaved = model.to_dict()
+    assert resaved["format_version"] == 2 and resaved["std_errors"]["a"] is None
+    json.dumps(resaved, allow_nan=False)
+    unconverged = {**_state(GammaGammaModel, PUBLISHED_GG), "converged": False}
+    failed = GammaGammaModel.from_dict(unconverged)
+    assert failed.converged_ is False
+    assert failed.convergence_reason_ == (
+        "Gamma-Gamma: the saved fit did not converge (no details were saved)"
+    )
+    with pytest.raises(ModelError, match="unsupported BetaGeoModel state format 3"):
+        BetaGeoModel.from_dict({**old, "format_version": 3})
 
 
 # --------------------------------------------------------------------------------------------
