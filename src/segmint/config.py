@@ -58,6 +58,42 @@ class MappingConfig(_Strict):
     contacts: dict[str, str] = Field(default_factory=dict)
 
 
+class ReturnsConfig(_Strict):
+    """How return and cancellation lines are recognised (``io.returns``; any rule marks one).
+
+    ``order_prefix``: an order id starting with it is a cancellation (``C`` as in Online
+    Retail's ``C536379``; ``null`` switches it off; ignored when half the order ids or more
+    start with it). ``status_values``: values of a mapped ``status`` column that mark a return
+    (case-insensitive; the default list has ``cancelled``, ``returned``, ``refund``,
+    ``storno``, ...). ``negative_quantity`` / ``negative_amount``: a negative quantity / value
+    marks one. Returns are netted out of monetary value, counted for the return rate and never
+    count as purchases.
+    """
+
+    order_prefix: str | None = "C"
+    status_values: list[str] | None = None  # None: segmint.io._lines.RETURN_STATUSES
+    negative_quantity: bool = True
+    negative_amount: bool = True
+
+
+class ExcludeConfig(_Strict):
+    """One ``io.exclude`` rule: lines whose ``column`` holds one of ``values`` (trimmed,
+    case-sensitive) or matches ``pattern`` (a regular expression over the whole value) are not
+    products and are removed (quarantined as ``excluded_line``; lines and value are reported per
+    rule under ``name``)."""
+
+    column: str = Field(min_length=1)
+    values: list[str] = Field(default_factory=list)
+    pattern: str | None = None
+    name: str | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> ExcludeConfig:
+        if not self.values and not self.pattern:
+            raise ValueError(f"the rule on '{self.column}' needs values or a pattern")
+        return self
+
+
 class IOConfig(_Strict):
     """How sources are read and validated (``segmint.io``).
 
@@ -66,6 +102,23 @@ class IOConfig(_Strict):
     the median absolute amount are kept and flagged (``flag``) or quarantined. ``encoding`` and
     ``delimiter`` override detection for every text source; ``memory_limit`` caps DuckDB's
     memory while ingesting (e.g. ``"2GB"``; larger data spill to the temp folder).
+
+    Transaction logs (see :mod:`segmint.io._lines`): ``returns`` says how returns and
+    cancellations are recognised (:class:`ReturnsConfig`). ``exclude`` lists the non-product
+    lines to remove, e.g. for the UCI Online Retail log::
+
+        io:
+          exclude:
+            - name: postage, fees and adjustments
+              column: StockCode
+              values: [POST, DOT, C2, M, m, D, S, B, BANK CHARGES, AMAZONFEE, CRUK]
+
+    ``duplicates``: what to do with a line that repeats an earlier one in every column.
+    ``drop`` (default) quarantines it as ``duplicate_row`` when the log proves it a repeat (a
+    product or line-number column, or one row per order id) and otherwise keeps and flags it
+    (``possible_duplicate``: two identical lines of an invoice without its product column may be
+    two purchases); ``flag`` keeps and flags every repeat; ``keep`` keeps them and only counts
+    them. Their number and value are in the row accounting whatever the policy.
     """
 
     date_formats: dict[str, str] = Field(default_factory=dict)
@@ -74,6 +127,27 @@ class IOConfig(_Strict):
     encoding: str | None = None
     delimiter: str | None = None
     memory_limit: str | None = None
+    duplicates: Literal["drop", "flag", "keep"] = "drop"
+    returns: ReturnsConfig = Field(default_factory=ReturnsConfig)
+    exclude: list[ExcludeConfig] = Field(default_factory=list)
+
+    def read_options(self) -> dict[str, Any]:
+        """Keyword arguments of :func:`segmint.io.read_source` for every text source."""
+        return {"encoding": self.encoding, "delimiter": self.delimiter}
+
+    def transaction_options(self) -> dict[str, Any]:
+        """Keyword arguments of :func:`segmint.io.load_transactions` from these settings."""
+        returns = self.returns.model_dump()
+        if returns["status_values"] is None:
+            del returns["status_values"]
+        return {
+            "date_format": self.date_formats.get("transactions"),
+            "outliers": self.outliers,
+            "outlier_factor": self.outlier_factor,
+            "returns": returns,
+            "exclude": [rule.model_dump() for rule in self.exclude],
+            "duplicates": self.duplicates,
+        }
 
 
 class RuleConfig(_Strict):
@@ -122,6 +196,9 @@ class FeaturesConfig(_Strict):
     clv: bool = True
     clv_horizon_weeks: float = Field(default=52.0, gt=0, le=520)
     clv_annual_discount_rate: float = Field(default=0.10, ge=0.0, le=1.0)
+    clv_model: Literal["auto", "bgnbd", "pareto"] = "auto"
+    """Purchase model of the value basis: BG/NBD, Pareto/NBD, or ``auto`` to choose between them
+    by a holdout check on the calibration period (``segmint.features._value``)."""
     correlation_threshold: float | None = Field(default=0.95, gt=0.0, le=1.0)
     n_factors: dict[str, int] = Field(default_factory=dict)
     survey_items: dict[str, list[str]] = Field(default_factory=dict)

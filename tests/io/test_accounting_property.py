@@ -90,7 +90,17 @@ def _write(path: Path, records: list[tuple[str, list[str]]], blank_after: set[in
 
 
 def _expected(records: list[tuple[str, list[str]]]) -> dict[int, str | None]:
-    """Data row -> the reason it must get (None: used); a copy repeats its original's fate."""
+    """Data row -> the reason it must get (None: used); a copy repeats its original's fate.
+
+    A copy of a usable row is a ``duplicate_row`` when the log proves it one: one usable row
+    per order id. Where an order id has two different usable rows the log is one of lines, and
+    a copy may be a second purchase: it is kept (and flagged).
+    """
+    rows_of_order: dict[str, set[tuple[str, ...]]] = {}
+    for kind, fields in records:
+        if kind != "copy" and KINDS[kind] is None:
+            rows_of_order.setdefault(fields[1], set()).add(tuple(fields))
+    proven = all(len(rows) == 1 for rows in rows_of_order.values())
     expected: dict[int, str | None] = {}
     seen: dict[tuple[str, ...], str | None] = {}
     for row, (kind, fields) in enumerate(records, start=1):
@@ -100,7 +110,7 @@ def _expected(records: list[tuple[str, list[str]]]) -> dict[int, str | None]:
             if first == "malformed_line":
                 expected[row] = "malformed_line"
             elif first is None:
-                expected[row] = "duplicate_row"
+                expected[row] = "duplicate_row" if proven else None
             else:
                 expected[row] = first  # the same defect is found first
         else:

@@ -100,6 +100,7 @@ def test_inspect_counts_problems_per_reason_with_first_rows(tmp_path: Path) -> N
         "confidence": 0.9,
         "source": "synonym",
         "required": True,
+        "alternatives": [],
     }
     problems = result["problems"]
     assert problems["read"] == 6 and problems["used"] == 2

@@ -2,9 +2,11 @@
 
 Every feature is computed from transactions strictly before the snapshot date, so later stages
 can measure what segments predict about the period after it. An *order* is one ``order_id``, or,
-when the log has none, one customer-day (the convention of Fader & Hardie for the CDNOW log).
-Amounts are net: returns and credits (negative amounts) reduce ``monetary``; ``avg_order_value``
-and the mix shares use purchases only (amount >= 0: a free order is still an order).
+when the log has none, one customer-day (the convention of Fader & Hardie for the CDNOW log; in
+an invoice-line log, the lines of a customer at one timestamp). Amounts are net: returns and
+credits (negative amounts) reduce ``monetary``; ``avg_order_value``, recency, frequency and the
+mix shares use purchases only (amount >= 0: a free order is still an order; in a line log the
+loader's ``is_return`` decides, so a returned free line is no purchase either).
 
 The definitions live in the catalogue (:mod:`segmint.features._catalogue`): one block over the
 orders (recency, frequency, monetary, tenure, order value, discount share, return rate and, in the
@@ -14,6 +16,7 @@ and channel mix) and, when a campaign table is given, one over the campaigns sen
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 
@@ -60,6 +63,7 @@ def _exact_money(cols: set[str], has_order_id: bool, levels: dict[str, list[str]
     loader's ``_row``) is scored with the same definitions.
     """
     used = {"customer_id", "order_date", "amount", "discount", "quantity", *MONEY_COLUMNS}
+    used |= {"is_return", "product", "unit_price"}
     used |= set(levels) | ({"order_id"} if has_order_id else set())
     return ", ".join(
         f"CAST({ident(c)} AS {EXACT_MONEY}) AS {ident(c)}" if c in MONEY_COLUMNS else ident(c)
@@ -156,6 +160,20 @@ EXTENDED_FEATURES: dict[str, Feature] = {
         "signed_log",
         "avg(items) FILTER (WHERE is_purchase)",
     ),
+    "lines": _f(
+        "lines_per_order",
+        "behavioural",
+        "Lines per order: the invoice lines of an order, returns not counted",
+        "signed_log",
+        "avg(n_lines) FILTER (WHERE is_purchase)",
+    ),
+    "products": _f(
+        "products_per_order",
+        "behavioural",
+        "Distinct products per order, returns not counted",
+        "signed_log",
+        "avg(n_products) FILTER (WHERE is_purchase)",
+    ),
     "margin": _f(
         "margin",
         "value",
@@ -212,22 +230,56 @@ def _share_feature(column: str, level: str, levels: list[str]) -> Feature:
     )
 
 
+def is_line_log(cols: Iterable[str]) -> bool:
+    """Whether a transaction table holds invoice lines (a product or unit-price column)."""
+    return bool({"product", "unit_price"} & set(cols))
+
+
+def purchase_condition(cols: Iterable[str]) -> str:
+    """SQL true for a purchase line: not ``is_return`` where the loader marked returns (a line
+    log), else a non-negative amount (returns are stored negative)."""
+    return "NOT is_return" if "is_return" in set(cols) else "amount >= 0"
+
+
+def purchasers(cols: Iterable[str]) -> str:
+    """The population query: customers with a purchase line before the snapshot date."""
+    if "is_return" not in set(cols):
+        return PURCHASERS
+    return (
+        "SELECT DISTINCT customer_id FROM $transactions WHERE order_date < $snapshot "
+        "AND NOT is_return"
+    )
+
+
 def transaction_blocks(
     cols: set[str], has_order_id: bool, levels: dict[str, list[str]]
 ) -> tuple[list[Feature], list[Block]]:
     """Every transaction feature the columns support, and the two blocks that compute them.
 
     ``cols`` are the columns of the transactions table; ``levels`` the category/channel levels.
+    An order is an ``order_id``; without one, a customer-day, or in a line log (a product or
+    unit-price column) the lines of a customer at one timestamp. Purchases and returns are told
+    apart by :func:`purchase_condition`. A line log adds the basket features: lines and
+    distinct products per order.
     """
-    order_key = "order_id" if has_order_id else "CAST(order_date AS DATE)"
+    buy = purchase_condition(cols)
+    back = "is_return" if "is_return" in cols else "amount < 0"
+    line_log = is_line_log(cols)
+    if has_order_id:
+        order_key = "order_id"
+    else:
+        order_key = "order_date" if line_log else "CAST(order_date AS DATE)"
     extra = []
     if "discount" in cols:
         extra.append(
-            "max(CASE WHEN amount >= 0 AND coalesce(discount, 0) > 0 THEN 1 ELSE 0 END) "
-            "AS discounted"
+            f"max(CASE WHEN {buy} AND coalesce(discount, 0) > 0 THEN 1 ELSE 0 END) AS discounted"
         )
     if "quantity" in cols:
-        extra.append("sum(quantity) FILTER (WHERE amount >= 0) AS items")
+        extra.append(f"sum(quantity) FILTER (WHERE {buy}) AS items")
+    if line_log:
+        extra.append(f"count(*) FILTER (WHERE {buy}) AS n_lines")
+        if "product" in cols:
+            extra.append(f"count(DISTINCT product) FILTER (WHERE {buy}) AS n_products")
     cost = find_column(cols, "cost", "cogs", "cost_of_goods")
     margin = find_column(cols, "margin", "gross_margin")
     if margin is not None:
@@ -245,11 +297,11 @@ def transaction_blocks(
         (
             "bh_orders0",
             "SELECT customer_id, _order,\n"
-            "           count(*) FILTER (WHERE amount >= 0) > 0 AS is_purchase,\n"
-            "           min(order_date) FILTER (WHERE amount >= 0) AS ordered_at,\n"
-            "           coalesce(sum(amount) FILTER (WHERE amount >= 0), 0) AS order_value,\n"
+            f"           count(*) FILTER (WHERE {buy}) > 0 AS is_purchase,\n"
+            f"           min(order_date) FILTER (WHERE {buy}) AS ordered_at,\n"
+            f"           coalesce(sum(amount) FILTER (WHERE {buy}), 0) AS order_value,\n"
             "           sum(amount) AS net_value,\n"
-            "           count(*) FILTER (WHERE amount < 0) > 0 AS has_return"
+            f"           count(*) FILTER (WHERE {back}) > 0 AS has_return"
             f"{extra_sql}\n    FROM bh_tx GROUP BY customer_id, _order",
         ),
         (
@@ -270,6 +322,10 @@ def transaction_blocks(
     features += [EXTENDED_FEATURES["ipt_mean"], EXTENDED_FEATURES["ipt_cv"]]
     if "quantity" in cols:
         features.append(EXTENDED_FEATURES["quantity"])
+    if line_log:
+        features.append(EXTENDED_FEATURES["lines"])
+        if "product" in cols:
+            features.append(EXTENDED_FEATURES["products"])
     if margin is not None or cost is not None:
         features += [EXTENDED_FEATURES["margin"], EXTENDED_FEATURES["margin_rate"]]
     blocks = [
@@ -283,7 +339,7 @@ def transaction_blocks(
         )
     ]
     if shares:
-        lines = ((_LINES, "SELECT * FROM bh_tx WHERE amount >= 0"),)
+        lines = ((_LINES, f"SELECT * FROM bh_tx WHERE {buy}"),)
         blocks.append(
             Block(
                 "bh_mix_features",
@@ -355,10 +411,19 @@ def campaign_block(cols: dict[str, str]) -> tuple[list[Feature], Block]:
     return features, block
 
 
-def _legacy_names(features: list[Feature], has_discount: bool) -> list[Feature]:
+def _legacy_names(
+    features: list[Feature], has_discount: bool, line_log: bool = False
+) -> list[Feature]:
     keep = {f.name for f in CORE_FEATURES} | {"return_rate"}
     if has_discount:
         keep.add("discount_share")
+    if line_log:
+        # the basket of an invoice-line log: its breadth (distinct products per order where
+        # the log names products, else lines per order: the two are nearly the same number,
+        # and both would weigh breadth twice) and its units per order
+        names = {f.name for f in features}
+        breadth = "products_per_order" if "products_per_order" in names else "lines_per_order"
+        keep |= {breadth, "basket_size"}
     return [f for f in features if f.name in keep or f.name.startswith("share_")]
 
 
@@ -373,7 +438,10 @@ def plan_features(
 
     With ``extended=False`` (the walking skeleton's plan) the features are recency, frequency,
     monetary, tenure, average order value, the category and channel shares, the discount share
-    and the return rate; ``extended=True`` adds inter-purchase time, basket size and margin.
+    and the return rate, and for an invoice-line log (a product or unit-price column) the
+    basket: distinct products (or, without a product column, lines) and units
+    (``basket_size``) per order; ``extended=True`` adds inter-purchase time, basket size, lines
+    and products per order and margin.
     """
     snapshot = snapshot or default_snapshot(con, table)
     cols = _columns(con, table)
@@ -390,14 +458,14 @@ def plan_features(
     has_order_id = "order_id" in cols
     features, blocks = transaction_blocks(cols, has_order_id, levels)
     if not extended:
-        features = _legacy_names(features, "discount" in cols)
+        features = _legacy_names(features, "discount" in cols, is_line_log(cols))
     return FeatureSpec(
         str(snapshot),
         features,
         levels,
         has_order_id,
         blocks=blocks,
-        population=PURCHASERS,
+        population=purchasers(cols),
         tables={"transactions": table},
         columns={"transactions": sorted(cols - {"_row"})},
     )
@@ -415,6 +483,10 @@ def _with_blocks(spec: FeatureSpec, table: str) -> FeatureSpec:
         cols.add("discount")
     if "basket_size" in names:
         cols.add("quantity")
+    if "lines_per_order" in names:
+        cols |= {"unit_price", "is_return"}
+    if "products_per_order" in names:
+        cols |= {"product", "is_return"}
     cols |= set(spec.levels)  # category / channel, read by the mix shares
     if spec.has_order_id:
         cols.add("order_id")
@@ -427,7 +499,7 @@ def _with_blocks(spec: FeatureSpec, table: str) -> FeatureSpec:
         spec,
         features=features,
         blocks=blocks,
-        population=PURCHASERS,
+        population=purchasers(cols),
         tables={"transactions": table},
     )
 

@@ -240,6 +240,8 @@ class FeatureOptions:
         Horizon of the customer lifetime value and of the expected purchases.
     clv_annual_discount_rate : float
         Yearly discount rate of the lifetime value (0.10 = 10 %).
+    clv_model : {"auto", "bgnbd", "pareto"}
+        Purchase model of the value basis; ``auto`` chooses by a holdout check.
     n_factors : dict
         ``basis -> number of factors`` for the survey bases; by default the number of
         eigenvalues of the weighted item correlation matrix above 1 (Kaiser).
@@ -251,6 +253,7 @@ class FeatureOptions:
     clv: bool = True
     clv_horizon_weeks: float = 52.0
     clv_annual_discount_rate: float = 0.10
+    clv_model: str = "auto"
     n_factors: dict[str, int] = field(default_factory=dict)
     survey_items: dict[str, list[str]] = field(default_factory=dict)
 
@@ -261,6 +264,7 @@ class FeatureOptions:
             clv=bool(getattr(settings, "clv", True)),
             clv_horizon_weeks=float(getattr(settings, "clv_horizon_weeks", 52.0)),
             clv_annual_discount_rate=float(getattr(settings, "clv_annual_discount_rate", 0.10)),
+            clv_model=str(getattr(settings, "clv_model", "auto")),
             n_factors=dict(getattr(settings, "n_factors", {}) or {}),
             survey_items={
                 k: list(v) for k, v in (getattr(settings, "survey_items", {}) or {}).items()

@@ -1,18 +1,26 @@
-"""Data in: sources, column mapping, validation, quarantine, inspection and PII hashing."""
+"""Data in: sources, column mapping, validation, quarantine, inspection and PII hashing.
+
+Transaction-log policies (returns, non-product lines, repeated lines): :mod:`segmint.io._lines`.
+"""
 
 from segmint.io._ingest import configure_connection, ingest_source
 from segmint.io._inspect import inspect_source
+from segmint.io._lines import DuplicatePolicy, ExcludeRule, ReturnRules
 from segmint.io._mapping import (
     IDENTIFIER_FIELDS,
     ROLE_FIELDS,
     ColumnMatch,
+    derives_amount,
     guess_role,
     map_columns,
+    mapping_warnings,
 )
 from segmint.io._pii import hash_identifiers, identifier_columns
 from segmint.io._sources import FORMATS, RawSource, quote_ident, read_source
 from segmint.io._validate import (
     SourceAccount,
+    check_enough_customers,
+    describe_values,
     load_accounts,
     load_contacts,
     load_customers,
@@ -26,9 +34,15 @@ __all__ = [
     "IDENTIFIER_FIELDS",
     "ROLE_FIELDS",
     "ColumnMatch",
+    "DuplicatePolicy",
+    "ExcludeRule",
     "RawSource",
+    "ReturnRules",
     "SourceAccount",
+    "check_enough_customers",
     "configure_connection",
+    "derives_amount",
+    "describe_values",
     "guess_role",
     "hash_identifiers",
     "identifier_columns",
@@ -41,6 +55,7 @@ __all__ = [
     "load_survey",
     "load_transactions",
     "map_columns",
+    "mapping_warnings",
     "quote_ident",
     "read_source",
 ]

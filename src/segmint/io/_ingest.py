@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
+from segmint.io._lines import DuplicatePolicy, ExcludeRule, ReturnRules
 from segmint.io._mapping import map_columns
 from segmint.io._raw import RawSource, _sql_str
 from segmint.io._sources import read_source
@@ -51,6 +53,9 @@ def ingest_source(
     encoding: str | None = None,
     delimiter: str | None = None,
     sheet: str | int | None = None,
+    returns: ReturnRules | Mapping[str, Any] | None = None,
+    exclude: Sequence[ExcludeRule | Mapping[str, Any]] | None = None,
+    duplicates: DuplicatePolicy = "drop",
 ) -> tuple[RawSource, SourceAccount]:
     """Read ``source`` into ``raw_<role>``, map its columns and load the table ``<role>``.
 
@@ -64,6 +69,14 @@ def ingest_source(
         Tables whose ids the rows must reference (``unknown_customer`` / ``unknown_account``).
     date_format : str, optional
         strptime format of the role's main date (``io.date_formats[role]``).
+    outliers, outlier_factor : optional
+        Transactions: what to do with far-out amounts (``io.outliers``, ``io.outlier_factor``).
+    encoding, delimiter : str, optional
+        Text sources: override detection (``io.encoding``, ``io.delimiter``).
+    returns, exclude, duplicates : optional
+        Transactions: how returns are recognised, which non-product lines are removed and what
+        is done with repeated lines (``io.returns``, ``io.exclude``, ``io.duplicates``; see
+        :func:`segmint.io.load_transactions`).
 
     Returns
     -------
@@ -88,6 +101,9 @@ def ingest_source(
             date_format=date_format,
             outliers=outliers,  # type: ignore[arg-type]
             outlier_factor=outlier_factor,
+            returns=returns,
+            exclude=exclude,
+            duplicates=duplicates,
         )
     elif role == "events":
         account = load_events(

@@ -8,6 +8,7 @@ them. No output file is written; nothing of the data's values is returned except
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,15 @@ from typing import Any
 import duckdb
 
 from segmint.exceptions import InputError
-from segmint.io._mapping import ROLE_FIELDS, guess_role, map_columns
+from segmint.io._mapping import (
+    ROLE_FIELDS,
+    ColumnMatch,
+    _candidate,
+    derives_amount,
+    guess_role,
+    map_columns,
+    mapping_warnings,
+)
 from segmint.io._raw import RawSource, quote_ident
 from segmint.io._sources import read_source
 from segmint.io._validate import (
@@ -40,8 +49,32 @@ LOADERS: dict[str, Callable[..., SourceAccount]] = {
 }
 
 
+# types a file declares (Parquet, a database), as inspect names them
+_DECLARED = (
+    (re.compile(r"^U?(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT)$"), "integer"),
+    (re.compile(r"^(FLOAT|REAL|DOUBLE)$"), "double"),
+    (re.compile(r"^DECIMAL\(\d+,\s*\d+\)$"), "decimal"),
+    (re.compile(r"^DATE$"), "date"),
+    (re.compile(r"^TIMESTAMP"), "timestamp"),
+    (re.compile(r"^BOOLEAN$"), "boolean"),
+    (re.compile(r"^VARCHAR$"), "text"),
+)
+
+
+def _declared(raw: RawSource, column: str) -> str | None:
+    kind = raw.source_types.get(column, "")
+    return next((name for pattern, name in _DECLARED if pattern.match(kind)), None)
+
+
 def _column_types(con: duckdb.DuckDBPyConnection, raw: RawSource) -> list[dict[str, Any]]:
-    """Per column: inferred type, non-empty and distinct counts (and the SPSS label)."""
+    """Per column: type, non-empty and distinct counts (and the SPSS label).
+
+    The type is the one the file declares where it declares one (Parquet: ``integer``,
+    ``double``, ``decimal``, ``date``, ``timestamp``, ``boolean``, ``text``); otherwise it is
+    inferred from the values (98 % of the non-empty ones): ``boolean``, ``integer`` (whole
+    numbers written without a decimal point: ``2.55`` is not an integer), ``double``, ``double
+    (decimal comma)``, ``date`` / ``timestamp`` with the format found, else ``text``.
+    """
     out = []
     table = quote_ident(raw.table)
     for column in raw.columns:
@@ -49,16 +82,20 @@ def _column_types(con: duckdb.DuckDBPyConnection, raw: RawSource) -> list[dict[s
         n, empty, distinct, n_bool, n_int, n_num, lo, hi = con.execute(f"""
             SELECT count(v), count(*) - count(v), approx_count_distinct(v),
                    count(*) FILTER (lower(v) IN ('true','false','yes','no','y','n','t','f')),
-                   count(TRY_CAST(v AS BIGINT)), count(TRY_CAST(v AS DOUBLE)),
+                   count(*) FILTER (regexp_full_match(v, '[-+]?[0-9]+')),
+                   count(TRY_CAST(v AS DOUBLE)),
                    min(TRY_CAST(v AS DOUBLE)), max(TRY_CAST(v AS DOUBLE))
             FROM (SELECT nullif(trim({col}), '') AS v FROM {table})
         """).fetchall()[0]
         kind = "text"
         date_format = None
+        declared = _declared(raw, column)
         if column in raw.value_labels:
             kind = "category"
         elif n == 0:
             kind = "empty"
+        elif declared is not None:
+            kind = declared
         elif n_bool >= 0.98 * n:
             kind = "boolean"
         elif n_int >= 0.98 * n:
@@ -69,7 +106,7 @@ def _column_types(con: duckdb.DuckDBPyConnection, raw: RawSource) -> list[dict[s
             kind = "double (decimal comma)"
         else:
             guess = guess_date_format(con, raw.table, column)
-            if guess is not None:
+            if guess is not None and not guess.serial:
                 fmts = ", ".join(f"'{f}'" for f in guess.formats)
                 hits = con.execute(
                     f"SELECT count(try_strptime(trim({col}), [{fmts}])) FROM {table}"
@@ -147,6 +184,7 @@ def inspect_source(
     encoding: str | None = None,
     delimiter: str | None = None,
     date_formats: Mapping[str, str] | None = None,
+    io_options: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Describe a source as segmint would read it, and count its problems; writes nothing.
 
@@ -160,6 +198,12 @@ def inspect_source(
     mapping : dict, optional
         Explicit mapping, either ``field -> column`` for the role or ``role -> {field ->
         column}`` as in ``segmint.yaml``.
+    date_formats : dict, optional
+        ``role -> strptime format`` (``io.date_formats``).
+    io_options : dict, optional
+        For transactions, the loader's policies as a run applies them
+        (:meth:`segmint.config.IOConfig.transaction_options`: returns, exclusions, duplicates,
+        outliers); the defaults otherwise.
 
     Returns
     -------
@@ -167,9 +211,13 @@ def inspect_source(
         ``source, format, encoding, delimiter, header, sheet, rows, notes`` (what was read),
         ``columns`` (name, type, counts), ``role``, ``role_source`` (``given``, ``config`` or
         ``guessed``), ``role_scores``, ``mapping`` (field -> column, confidence, source,
-        required), ``missing_required``, ``date_format``, ``problems`` (read, used,
-        quarantined per reason, first rows per reason, flagged, possible duplicates) and
-        ``warnings``; ``error`` and ``hint`` when the role cannot be mapped or loaded.
+        required, alternatives; a transaction log's amount derived from quantity × unit price
+        has source ``derived``), ``missing_required``, ``date_format``, ``problems`` (read,
+        used, quarantined per reason, first rows per reason, flagged, possible duplicates and,
+        for transactions, value, missing_customer_id, duplicates, excluded) and ``warnings``
+        (every mapping below :data:`~segmint.io._mapping.MIN_CONFIDENCE` with its alternatives
+        and the ``segmint.yaml`` line that overrides it, then the loader's); ``error`` and
+        ``hint`` when the role cannot be mapped or loaded.
 
     Raises
     ------
@@ -229,16 +277,21 @@ def inspect_source(
             ]
             result["error"], result["hint"] = exc.message, exc.hint
             return result
-        result["mapping"] = {
-            f: {
-                "column": m.column,
-                "confidence": m.confidence,
-                "source": m.source,
-                "required": ROLE_FIELDS[chosen].get(f, (False, ()))[0],
+        result["mapping"] = {f: _entry(chosen, m) for f, m in matches.items()}
+        if chosen == "transactions" and derives_amount(matches):
+            quantity, price = matches["quantity"], matches["unit_price"]
+            result["mapping"]["amount"] = {
+                "column": f"{quantity.column} × {price.column}",
+                "confidence": min(quantity.confidence, price.confidence),
+                "source": "derived",
+                "required": True,
+                "alternatives": [],
             }
-            for f, m in matches.items()
-        }
+        warnings = mapping_warnings(matches, chosen)
+        result["warnings"] = list(warnings)
         kwargs: dict[str, Any] = {}
+        if chosen == "transactions":
+            kwargs.update(io_options or {})
         fmt = (date_formats or {}).get(chosen)
         if fmt and chosen in ("transactions", "events"):
             kwargs["date_format"] = fmt
@@ -249,7 +302,8 @@ def inspect_source(
             result["problems"] = _problems_from_quarantine(con, raw)
             return result
         result["date_format"] = account.date_format
-        result["warnings"] = list(account.warnings)
+        result["warnings"] += [w for w in account.warnings if w not in warnings]
+        result["notes"] = [*result.get("notes", []), *account.notes]
         result["problems"] = {
             "read": account.n_read,
             "used": account.n_used,
@@ -259,46 +313,45 @@ def inspect_source(
             "flagged": dict(account.flagged),
             "possible_duplicates": account.possible_duplicates,
         }
+        if chosen == "transactions":
+            details = account.to_dict()
+            for key in ("value", "missing_customer_id", "duplicates", "excluded"):
+                result["problems"][key] = details[key]
         return result
     finally:
         con.close()
+
+
+def _entry(role: str, match: ColumnMatch) -> dict[str, Any]:
+    return {
+        "column": match.column,
+        "confidence": match.confidence,
+        "source": match.source,
+        "required": ROLE_FIELDS[role].get(match.field, (False, ()))[0],
+        "alternatives": list(match.alternatives),
+    }
 
 
 def map_columns_partial(
     columns: list[str], role: str, explicit: dict[str, str]
 ) -> dict[str, dict[str, Any]]:
     """The fields that can be matched, even when a required one is missing."""
-    from segmint.io._mapping import EXACT_ONLY, ColumnMatch, normalise
-
     fields = ROLE_FIELDS[role]
     found: dict[str, dict[str, Any]] = {}
     taken: set[str] = set()
-    for field_name, (required, synonyms) in fields.items():
+    for field_name, (_, synonyms) in fields.items():
         best: ColumnMatch | None = None
         if field_name in explicit and explicit[field_name] in columns:
             best = ColumnMatch(field_name, explicit[field_name], 1.0, "config")
         for column in columns if best is None else []:
             if column in taken:
                 continue
-            norm = normalise(column)
-            if norm == normalise(field_name):
-                candidate = ColumnMatch(field_name, column, 1.0, "exact")
-            elif norm in synonyms:
-                candidate = ColumnMatch(field_name, column, 0.9, "synonym")
-            elif field_name not in EXACT_ONLY and any(len(s) >= 4 and s in norm for s in synonyms):
-                candidate = ColumnMatch(field_name, column, 0.6, "partial")
-            else:
-                continue
-            if best is None or candidate.confidence > best.confidence:
+            candidate = _candidate(field_name, column, synonyms)
+            if candidate is not None and (best is None or candidate.confidence > best.confidence):
                 best = candidate
         if best is not None:
             taken.add(best.column)
-            found[field_name] = {
-                "column": best.column,
-                "confidence": best.confidence,
-                "source": best.source,
-                "required": required,
-            }
+            found[field_name] = _entry(role, best)
     return found
 
 

@@ -2,15 +2,22 @@
 
 Each role (``transactions``, ``customers``, ``events``, ``survey``, ``accounts``, ``contacts``)
 has canonical fields, some required. A file's columns are matched to fields by normalised name:
-the canonical name itself (confidence 1.0), a known synonym in English or German (0.9), or a name
+the canonical name itself (confidence 1.0), a known synonym in English or German (0.9), a name
+that fits only weakly (0.7, :data:`WEAK_SYNONYMS`: a bare ``price`` as a unit price), or a name
 that contains a synonym (0.6; not for the fields in :data:`EXACT_ONLY`). An explicit mapping from
-``segmint.yaml`` always wins (confidence 1.0, ``source="config"``).
+``segmint.yaml`` always wins (confidence 1.0, ``source="config"``). Every match below
+:data:`MIN_CONFIDENCE` is a warning naming the other candidate columns and the line of
+``segmint.yaml`` that overrides it (:func:`mapping_warnings`).
+
+A transaction log of invoice lines (order id, product, quantity, unit price) needs no amount
+column: its line value is quantity × unit price (:func:`derives_amount`), and a unit-price column
+is never taken for the amount where a quantity exists.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from segmint.exceptions import InputError
 
@@ -56,6 +63,23 @@ ROLE_FIELDS: dict[str, dict[str, tuple[bool, tuple[str, ...]]]] = {
                 "saledate",
             ),
         ),
+        # before the amount, so that a unit price is never taken for a line's or order's value
+        "unit_price": (
+            False,
+            (
+                "unitprice",
+                "priceeach",
+                "itemprice",
+                "priceperunit",
+                "priceperitem",
+                "sellingprice",
+                "salesprice",
+                "listprice",
+                "einzelpreis",
+                "stueckpreis",
+                "stuckpreis",
+            ),
+        ),
         "amount": (
             True,
             (
@@ -71,7 +95,6 @@ ROLE_FIELDS: dict[str, dict[str, tuple[bool, tuple[str, ...]]]] = {
                 "umsatz",
                 "betrag",
                 "spend",
-                "price",
                 "totalprice",
                 "salesamount",
                 "orderamount",
@@ -103,6 +126,66 @@ ROLE_FIELDS: dict[str, dict[str, tuple[bool, tuple[str, ...]]]] = {
         ),
         "channel": (False, ("channel", "saleschannel", "kanal", "source", "storetype")),
         "discount": (False, ("discount", "discountamount", "rabatt", "promo", "couponvalue")),
+        "product": (
+            False,
+            (
+                "product",
+                "productid",
+                "productcode",
+                "productno",
+                "sku",
+                "stockcode",
+                "itemid",
+                "itemcode",
+                "itemno",
+                "article",
+                "articleid",
+                "articleno",
+                "artikel",
+                "artikelnummer",
+                "ean",
+                "gtin",
+                "upc",
+                "asin",
+                "isbn",
+                "partnumber",
+                "materialnumber",
+            ),
+        ),
+        "line_number": (
+            False,
+            (
+                "linenumber",
+                "lineno",
+                "line",
+                "lineid",
+                "lineitem",
+                "lineitemid",
+                "orderline",
+                "orderlineid",
+                "invoiceline",
+                "invoicelineno",
+                "position",
+                "posnr",
+                "positionsnummer",
+            ),
+        ),
+        "status": (
+            False,
+            (
+                "status",
+                "orderstatus",
+                "transactionstatus",
+                "transactiontype",
+                "linestatus",
+                "returnflag",
+                "isreturn",
+                "returned",
+                "cancelled",
+                "canceled",
+                "storno",
+            ),
+        ),
     },
     "customers": {
         "customer_id": (
@@ -319,8 +402,25 @@ EXACT_ONLY = frozenset(
         "gender",
         "country",
         "signup_date",
+        "line_number",  # "line" is in "online", "pipeline", "deadline"
+        "status",  # "status" is in "marital_status"
     }
 )
+
+# fields whose partial matches use only these (long, specific) synonyms: "price" alone is in
+# "totalprice", which is a line's value, not a unit price
+PARTIAL_SYNONYMS: dict[str, tuple[str, ...]] = {
+    "unit_price": ("unitprice", "priceeach", "priceperunit", "itemprice", "einzelpreis"),
+}
+
+# names that fit a field only weakly (0.7, below :data:`MIN_CONFIDENCE`, so a warning says how
+# to override them): a bare "price" next to a quantity is a unit price, without one the value
+WEAK_SYNONYMS: dict[str, tuple[str, ...]] = {
+    "unit_price": ("price", "preis"),
+}
+
+#: Mappings below this confidence are logged as warnings with the alternatives.
+MIN_CONFIDENCE = 0.9
 
 # roles whose fields are a closed list (customers and survey may rename any column)
 _CLOSED_ROLES = frozenset({"transactions", "events", "accounts", "contacts"})
@@ -331,17 +431,42 @@ IDENTIFIER_FIELDS = frozenset({"customer_id", "account_id", "contact_id", "email
 
 @dataclass(frozen=True)
 class ColumnMatch:
-    """One field of a role matched to a column of the file."""
+    """One field of a role matched to a column of the file.
+
+    ``alternatives`` are the other columns whose names also fit the field (best first), so a
+    doubtful match can be shown with what else it could have been.
+    """
 
     field: str
     column: str
     confidence: float
-    source: str  # "config", "exact", "synonym" or "partial"
+    source: str  # "config", "exact", "synonym", "weak" or "partial"
+    alternatives: tuple[str, ...] = ()
 
 
 def normalise(name: str) -> str:
     """Lower-case a column name and keep letters and digits only."""
     return re.sub(r"[^0-9a-z]", "", name.lower())
+
+
+def _candidate(field_name: str, column: str, synonyms: tuple[str, ...]) -> ColumnMatch | None:
+    """How well the name ``column`` fits ``field_name`` (None: not at all)."""
+    norm = normalise(column)
+    if norm == normalise(field_name):
+        return ColumnMatch(field_name, column, 1.0, "exact")
+    if norm in synonyms:
+        return ColumnMatch(field_name, column, 0.9, "synonym")
+    if norm in WEAK_SYNONYMS.get(field_name, ()):
+        return ColumnMatch(field_name, column, 0.7, "weak")
+    partial = PARTIAL_SYNONYMS.get(field_name, synonyms)
+    if field_name not in EXACT_ONLY and any(len(s) >= 4 and s in norm for s in partial):
+        return ColumnMatch(field_name, column, 0.6, "partial")
+    return None
+
+
+def derives_amount(matches: dict[str, ColumnMatch]) -> bool:
+    """True when a transaction log's line value is ``quantity × unit_price`` (no amount column)."""
+    return "amount" not in matches and "unit_price" in matches and "quantity" in matches
 
 
 def map_columns(
@@ -352,6 +477,13 @@ def map_columns(
     path: str = "",
 ) -> dict[str, ColumnMatch]:
     """Match ``columns`` of a file to the fields of ``role``.
+
+    A column is matched to at most one field, the fields taking their best column in the order
+    of :data:`ROLE_FIELDS` (a transaction log's ``unit_price`` before its ``amount``, so a unit
+    price is never taken for a value). A transaction log needs an ``amount`` unless it has both
+    a ``quantity`` and a ``unit_price``: the line value is then ``quantity × unit_price``
+    (:func:`derives_amount`). With neither an amount nor a quantity, a unit-price column is the
+    amount (confidence 0.6: a warning says so).
 
     Parameters
     ----------
@@ -396,29 +528,31 @@ def map_columns(
         matches[field_name] = ColumnMatch(field_name, column, 1.0, "config")
 
     taken = {m.column for m in matches.values()}
-    normalised = {c: normalise(c) for c in columns}
     for field_name, (_, synonyms) in fields.items():
         if field_name in matches:
             continue
-        best: ColumnMatch | None = None
-        for column, norm in normalised.items():
-            if column in taken:
-                continue
-            if norm == normalise(field_name):
-                candidate = ColumnMatch(field_name, column, 1.0, "exact")
-            elif norm in synonyms:
-                candidate = ColumnMatch(field_name, column, 0.9, "synonym")
-            elif field_name not in EXACT_ONLY and any(len(s) >= 4 and s in norm for s in synonyms):
-                candidate = ColumnMatch(field_name, column, 0.6, "partial")
-            else:
-                continue
-            if best is None or candidate.confidence > best.confidence:
-                best = candidate
-        if best is not None:
-            matches[field_name] = best
-            taken.add(best.column)
+        found = [c for c in (_candidate(field_name, col, synonyms) for col in columns) if c]
+        # best first; ties keep the file's column order (sorted is stable)
+        found.sort(key=lambda m: -m.confidence)
+        free = [m for m in found if m.column not in taken]
+        if not free:
+            continue
+        best = free[0]
+        others = tuple(m.column for m in found if m.column != best.column)
+        matches[field_name] = replace(best, alternatives=others)
+        taken.add(best.column)
 
-    missing = [f for f, (required, _) in fields.items() if required and f not in matches]
+    if role == "transactions" and "amount" not in matches and "unit_price" in matches:
+        if "quantity" not in matches and "unit_price" not in explicit:
+            price = matches.pop("unit_price")
+            matches["amount"] = replace(
+                price, field="amount", confidence=min(price.confidence, 0.6)
+            )
+    missing = [
+        f
+        for f, (required, _) in fields.items()
+        if required and f not in matches and not (f == "amount" and derives_amount(matches))
+    ]
     if missing:
         raise InputError(
             f"{path}: no column found for {', '.join(missing)} ({role}).",
@@ -428,6 +562,35 @@ def map_columns(
             ),
         )
     return matches
+
+
+def mapping_warnings(
+    matches: dict[str, ColumnMatch], role: str, *, threshold: float = MIN_CONFIDENCE
+) -> list[str]:
+    """One warning per mapping below ``threshold``: the column, the alternatives, the override.
+
+    Returns
+    -------
+    list of str
+        E.g. ``amount <- 'Price' (confidence 0.6, partial name match; other candidates:
+        'Total'); if that is wrong, set mapping: {transactions: {amount: <column>}} in
+        segmint.yaml``.
+    """
+    out = []
+    for name, match in matches.items():
+        if match.confidence >= threshold:
+            continue
+        others = (
+            "other candidates: " + ", ".join(f"'{c}'" for c in match.alternatives)
+            if match.alternatives
+            else "no other column fits the name"
+        )
+        out.append(
+            f"{name} <- '{match.column}' (confidence {match.confidence:.1f}, {match.source} "
+            f"name match; {others}); if that is wrong, set mapping: {{{role}: {{{name}: "
+            f"<column>}}}} in segmint.yaml"
+        )
+    return out
 
 
 def _evidence(match: ColumnMatch, synonyms: tuple[str, ...]) -> bool:
@@ -465,6 +628,10 @@ def guess_role(columns: list[str], *, likert_share: float = 0.0) -> tuple[str | 
         # area_type) is no evidence that the file plays this role
         strong = {f: m for f, m in matches.items() if _evidence(m, fields[f][1])}
         required = [f for f, (req, _) in fields.items() if req]
+        if role == "transactions" and derives_amount(strong):
+            # the line value is quantity × unit price: both stand in for the amount
+            value = min(strong["quantity"].confidence, strong["unit_price"].confidence)
+            strong["amount"] = ColumnMatch("amount", strong["unit_price"].column, value, "derived")
         if any(f not in strong for f in required):
             continue
         mean_req = sum(strong[f].confidence for f in required) / len(required)

@@ -64,12 +64,18 @@ _MAGIC: tuple[tuple[bytes, str, str], ...] = (
 
 @dataclass
 class TextInfo:
-    """What the first bytes of a text file say about it."""
+    """What the first bytes of a text file say about it.
+
+    ``mixed_newlines``: the head ends some lines in LF and others in CRLF (a header written by
+    one tool, rows by another); such a file is copied with every CRLF made LF before reading,
+    which DuckDB's sniffer cannot do for a file that mixes them.
+    """
 
     encoding: str
     compression: str | None
     head: str
     transcode: bool
+    mixed_newlines: bool = False
 
 
 def _open_binary(path: Path, compression: str | None) -> BinaryIO:
@@ -202,7 +208,18 @@ def detect_text(path: Path, encoding: str | None = None) -> TextInfo:
         raise _decode_error(path, info.encoding, exc.start, head) from exc
     if info.encoding == "cp1252" and not _decodes(head, "cp1252"):
         info.encoding = "latin-1"
+    if _mixed_newlines(info.head):
+        info.mixed_newlines = True
+        info.transcode = True
     return info
+
+
+def _mixed_newlines(head: str) -> bool:
+    """Whether ``head`` ends some lines in LF and others in CRLF (the last, maybe cut, line
+    aside)."""
+    text = head.rsplit("\n", 1)[0] + "\n" if "\n" in head else head
+    crlf = text.count("\r\n")
+    return 0 < crlf < text.count("\n")
 
 
 def _decode_error(path: Path, encoding: str, offset: int, data: bytes | None) -> InputError:
@@ -263,8 +280,11 @@ def utf8_file(path: Path, info: TextInfo) -> Iterator[Path]:
 
 
 def _transcode(path: Path, info: TextInfo, target: Path) -> None:
+    """Stream ``path`` into ``target`` as UTF-8, in blocks; with ``info.mixed_newlines`` every
+    CRLF becomes LF (a CR at the end of a block waits for the next one)."""
     decoder = codecs.getincrementaldecoder(info.encoding)()
     consumed, newlines = 0, 0
+    carry = ""
     with _open_binary(path, info.compression) as src, target.open("wb") as dst:
         while True:
             try:
@@ -293,6 +313,10 @@ def _transcode(path: Path, info: TextInfo, target: Path) -> None:
                     hint="Give the file's encoding (e.g. --encoding cp1252) or re-export it "
                     "as UTF-8.",
                 ) from exc
+            if info.mixed_newlines:
+                text = carry + text
+                carry = "\r" if block and text.endswith("\r") else ""
+                text = (text[:-1] if carry else text).replace("\r\n", "\n")
             dst.write(text.lstrip("\ufeff").encode("utf-8") if consumed == 0 else text.encode())
             if not block:
                 return
@@ -330,6 +354,8 @@ def read_text(
         else:
             raw = _read_csv(con, path, source, compression, table, header, delimiter)
     raw.encoding = info.encoding
+    if info.mixed_newlines:
+        raw.notes.append("lines end in both LF and CRLF: read with every CRLF as LF")
     return raw
 
 

@@ -18,16 +18,24 @@ ordinary large orders. ``outliers="quarantine"`` moves such rows to the quaranti
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import duckdb
 
 from segmint._logging import logger
-from segmint.exceptions import InputError
+from segmint.exceptions import ConfigError, InputError
 from segmint.io._formats import _drop_relation
-from segmint.io._mapping import ColumnMatch
-from segmint.io._sources import RawSource, _sql_str, quote_ident
+from segmint.io._lines import (
+    DuplicatePolicy,
+    ExcludeRule,
+    ReturnRules,
+    duplicate_policy,
+    exclude_rules,
+)
+from segmint.io._mapping import ColumnMatch, derives_amount, mapping_warnings
+from segmint.io._sources import RawSource, _first_line, _sql_str, quote_ident
 
 # candidate formats, in order of preference when several parse the same number of values
 DATE_FORMATS = (
@@ -57,6 +65,20 @@ DATE_FORMATS = (
     "%d.%m.%y",
 )
 
+# ISO 8601 with a UTC offset (+02:00, +0200, +02): parsed as instants, stored in UTC. Tried on
+# DuckDB only (after DATE_FORMATS, each of which has a Spark pattern; ``%z`` has none there).
+OFFSET_FORMATS = (
+    "%Y-%m-%dT%H:%M:%S%z",
+    "%Y-%m-%d %H:%M:%S%z",
+    "%Y-%m-%dT%H:%M:%S.%f%z",
+    "%Y-%m-%d %H:%M:%S.%f%z",
+    "%Y-%m-%dT%H:%M%z",
+)
+
+#: Excel serial day numbers accepted as dates: 20,000-80,000 is 1954-10-03 to 2119-01-11.
+EXCEL_SERIAL_RANGE = (20_000, 80_000)
+EXCEL_EPOCH = "1899-12-30"  # serial 1 is 1900-01-01 in Excel's (1900 leap-year) count
+
 # day-first formats and their month-first twins: equal hits mean the data cannot tell them apart
 _DAY_MONTH_TWINS = {
     "%d/%m/%Y": "%m/%d/%Y",
@@ -79,8 +101,19 @@ class SourceAccount:
     """What happened to the rows of one source: ``n_read == n_used + sum(quarantined)``.
 
     ``flagged`` counts rows that were kept but deserve a look (``outlier_amount``,
-    ``invalid_email``); ``warnings`` are decisions a user should check (an ambiguous date
-    format, a number format that could be read two ways).
+    ``invalid_email``, ``possible_duplicate``); ``warnings`` are decisions a user should check
+    (an ambiguous date format, a number format that could be read two ways, a column mapped on
+    a weak name match); ``notes`` are decisions worth knowing (the line value derived from
+    quantity and unit price, offsets normalised to UTC).
+
+    For transactions, ``value`` holds the lines used split into purchases and returns with
+    their value (``purchase_lines, purchases, return_lines, returns, net``);
+    ``missing_customer_id`` the lines quarantined for want of a customer id with their value
+    and its share of all the value read (``lines, value, value_share``); ``duplicates`` the
+    exact repeats among otherwise usable lines, their value and, when there are any, whether
+    the log proves them repeats (``proven, proof``), the ``policy`` and the ``action`` taken;
+    ``excluded`` the lines and value each ``io.exclude`` rule removed. Values are net: returns
+    count negative.
     """
 
     source: str
@@ -94,6 +127,13 @@ class SourceAccount:
     possible_duplicates: int = 0
     flagged: dict[str, int] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    value: dict[str, Any] = field(default_factory=dict)
+    missing_customer_id: dict[str, Any] = field(
+        default_factory=lambda: {"lines": 0, "value": 0.0, "value_share": 0.0}
+    )
+    duplicates: dict[str, Any] = field(default_factory=lambda: {"rows": 0, "value": 0.0})
+    excluded: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def n_quarantined(self) -> int:
@@ -113,6 +153,11 @@ class SourceAccount:
             "possible_duplicates": self.possible_duplicates,
             "flagged": dict(sorted(self.flagged.items())),
             "warnings": list(self.warnings),
+            "notes": list(self.notes),
+            "value": dict(self.value),
+            "missing_customer_id": dict(self.missing_customer_id),
+            "duplicates": dict(self.duplicates),
+            "excluded": {k: dict(v) for k, v in self.excluded.items()},
         }
 
 
@@ -127,11 +172,27 @@ def ensure_quarantine(con: duckdb.DuckDBPyConnection) -> None:
 
 @dataclass
 class DateGuess:
-    """The date format chosen for a column and how sure the choice is."""
+    """The date format chosen for a column and how sure the choice is.
+
+    ``format`` is a strptime format, or ``"excel serial"`` for Excel's day numbers.
+    """
 
     format: str
     formats: list[str]  # the chosen format and its variants with/without a time of day
     ambiguous_with: str | None = None
+
+    @property
+    def serial(self) -> bool:
+        """Whether the column holds Excel serial day numbers."""
+        return self.format == EXCEL_SERIAL
+
+    @property
+    def offsets(self) -> bool:
+        """Whether the timestamps carry UTC offsets (normalised to UTC)."""
+        return "%z" in self.format
+
+
+EXCEL_SERIAL = "excel serial"
 
 
 def _date_part(fmt: str) -> str:
@@ -139,9 +200,31 @@ def _date_part(fmt: str) -> str:
 
 
 def _family(fmt: str) -> list[str]:
-    """``fmt`` first, then the formats that write the same date with or without a time."""
+    """``fmt`` first, then the formats that write the same date with or without a time.
+
+    The formats with a UTC offset join the family only of a format that has one: a column
+    without offsets is read exactly as before they were known.
+    """
     part = _date_part(fmt)
-    return [fmt] + [f for f in DATE_FORMATS if f != fmt and _date_part(f) == part]
+    offsets = "%z" in fmt
+    return [fmt] + [
+        f
+        for f in (*DATE_FORMATS, *OFFSET_FORMATS)
+        if f != fmt and _date_part(f) == part and (offsets or "%z" not in f)
+    ]
+
+
+def _excel_serial(con: duckdb.DuckDBPyConnection, table: str, column: str) -> bool:
+    """Whether ``column`` holds Excel serial day numbers: at least 98 % of its non-empty
+    values are numbers and every number lies in :data:`EXCEL_SERIAL_RANGE` (whole column)."""
+    v = f"nullif(trim(CAST({quote_ident(column)} AS VARCHAR)), '')"
+    lo, hi = EXCEL_SERIAL_RANGE
+    n, numbers, inside = con.execute(
+        f"SELECT count(v), count(TRY_CAST(v AS DOUBLE)), "
+        f"count(*) FILTER (TRY_CAST(v AS DOUBLE) BETWEEN {lo} AND {hi}) "
+        f"FROM (SELECT {v} AS v FROM {quote_ident(table)})"
+    ).fetchall()[0]
+    return bool(n) and numbers >= 0.98 * n and inside == numbers
 
 
 def detect_date_format(con: duckdb.DuckDBPyConnection, table: str, column: str) -> str | None:
@@ -154,26 +237,37 @@ def guess_date_format(con: duckdb.DuckDBPyConnection, table: str, column: str) -
     """Choose a date format for ``column`` from the data; report day/month ambiguity.
 
     The format parsing the most values of a 20k sample wins (ties: the order of
-    :data:`DATE_FORMATS`). When a day-first format and its month-first twin parse the same
-    number, the whole column is counted; if they still tie (every day is 12 or less), the
-    day-first reading is kept and ``ambiguous_with`` names the other one.
+    :data:`DATE_FORMATS`, then :data:`OFFSET_FORMATS`). When a day-first format and its
+    month-first twin parse the same number, the whole column is counted; if they still tie
+    (every day is 12 or less), the day-first reading is kept and ``ambiguous_with`` names the
+    other one. With no format
+    parsing a value, a column of Excel serial day numbers is recognised (:func:`_excel_serial`).
+
+    Timestamps with UTC offsets and Excel serial numbers are recognised on DuckDB only: on
+    another engine's connection (Spark's has no ``%z`` pattern) such a column has no format.
     """
-    col = quote_ident(column)
+    native = isinstance(con, duckdb.DuckDBPyConnection)
+    formats = [*DATE_FORMATS, *(OFFSET_FORMATS if native else ())]
+    col = f"CAST({quote_ident(column)} AS VARCHAR)"
     sample = (
         f"(SELECT trim({col}) AS v FROM {quote_ident(table)} "
         f"WHERE {col} IS NOT NULL AND trim({col}) <> '' LIMIT 20000)"
     )
     counts = ", ".join(
-        f"count(try_strptime(v, {_sql_str(fmt)})) AS f{i}" for i, fmt in enumerate(DATE_FORMATS)
+        f"count(try_strptime(v, {_sql_str(fmt)})) AS f{i}" for i, fmt in enumerate(formats)
     )
     row = con.execute(f"SELECT count(*), {counts} FROM {sample}").fetchall()[0]
     total, hits = row[0], row[1:]
-    if not total or max(hits) == 0:
+    if not total:
         return None
-    best = max(range(len(DATE_FORMATS)), key=lambda i: (hits[i], -i))
-    fmt = DATE_FORMATS[best]
+    if max(hits) == 0:
+        if native and _excel_serial(con, table, column):
+            return DateGuess(EXCEL_SERIAL, [EXCEL_SERIAL])
+        return None
+    best = max(range(len(formats)), key=lambda i: (hits[i], -i))
+    fmt = formats[best]
     twin = _DAY_MONTH_TWINS.get(fmt)
-    if twin is None or hits[DATE_FORMATS.index(twin)] < hits[best]:
+    if twin is None or hits[formats.index(twin)] < hits[best]:
         return DateGuess(fmt, _family(fmt))
     full = con.execute(
         f"SELECT count(try_strptime(trim({col}), {_sql_str(fmt)})), "
@@ -198,6 +292,18 @@ def _resolve_date(
     if given:
         return DateGuess(given, [given])
     guess = guess_date_format(con, raw.table, column)
+    if guess is not None and guess.serial:
+        lo, hi = EXCEL_SERIAL_RANGE
+        note = (
+            f"column '{column}': every value is a number from {lo:,} to {hi:,}; read as Excel "
+            f"serial day numbers (days since {EXCEL_EPOCH}; the fraction is the time of day)."
+        )
+        logger.info("%s: %s", raw.path.name, note)
+        warnings.append(note)
+    elif guess is not None and guess.offsets:
+        logger.info(
+            "%s: column '%s' has UTC offsets; timestamps normalised to UTC", raw.path.name, column
+        )
     if guess is None:
         if not required:
             return None
@@ -216,10 +322,33 @@ def _resolve_date(
 
 
 def _date_sql(expr: str, guess: DateGuess) -> str:
-    formats = guess.formats
+    """SQL reading ``expr`` as a TIMESTAMP by ``guess``; NULL where a value does not parse.
+
+    Offsets are applied (the instant is kept, written in UTC); Excel serial numbers outside
+    :data:`EXCEL_SERIAL_RANGE` are NULL.
+    """
+    text = f"trim(CAST({expr} AS VARCHAR))"
+    if guess.serial:
+        lo, hi = EXCEL_SERIAL_RANGE
+        days = f"TRY_CAST({text} AS DOUBLE)"
+        return (
+            f"CASE WHEN {days} BETWEEN {lo} AND {hi} THEN CAST(DATE '{EXCEL_EPOCH}' AS TIMESTAMP)"
+            f" + to_microseconds(CAST(round({days} * 86400000000) AS BIGINT)) END"
+        )
+    tz = [f for f in guess.formats if "%z" in f]
+    naive = [f for f in guess.formats if "%z" not in f]
+    parts = []
+    if tz:
+        parts.append(f"timezone('UTC', {_strptime(text, tz)})")
+    if naive:
+        parts.append(_strptime(text, naive))
+    return parts[0] if len(parts) == 1 else f"coalesce({', '.join(parts)})"
+
+
+def _strptime(text: str, formats: list[str]) -> str:
     if len(formats) == 1:
-        return f"try_strptime(trim({expr}), {_sql_str(formats[0])})"
-    return f"try_strptime(trim({expr}), [{', '.join(_sql_str(f) for f in formats)}])"
+        return f"try_strptime({text}, {_sql_str(formats[0])})"
+    return f"try_strptime({text}, [{', '.join(_sql_str(f) for f in formats)}])"
 
 
 # --- numbers ---------------------------------------------------------------------------------
@@ -431,30 +560,82 @@ def load_transactions(
     date_format: str | None = None,
     outliers: OutlierMode = "flag",
     outlier_factor: float = 1000.0,
+    returns: ReturnRules | Mapping[str, Any] | None = None,
+    exclude: Sequence[ExcludeRule | Mapping[str, Any]] | None = None,
+    duplicates: DuplicatePolicy = "drop",
 ) -> SourceAccount:
     """Type, validate and load a raw transaction source into the table ``transactions``.
 
+    A log may hold orders (one row per order, its value in ``amount``) or invoice lines
+    (order id, product, quantity, unit price): a line's value is ``quantity × unit_price``
+    unless the log has a line total (an ``amount`` column). Returns and cancellations are
+    recognised by ``returns`` (:class:`~segmint.io._lines.ReturnRules`: an order-id prefix such
+    as Online Retail's ``C``, a status column, a negative quantity or value) and stored with a
+    negative value, so they are netted out of revenue and never count as purchases; a line log
+    (or one with a status column) gets a BOOLEAN ``is_return`` column as well.
+
     Reasons a row is quarantined, first that applies: ``malformed_line``,
     ``missing_customer_id``, ``missing_date``, ``unparseable_date``, ``future_date`` (after
-    today), ``missing_amount``, ``unparseable_amount``, ``unknown_customer`` (when a customer
-    table is given and lacks the id), ``duplicate_row`` (an exact copy of an earlier row, when
-    an order id tells duplicates from repeat purchases), ``outlier_amount`` (only with
-    ``outliers="quarantine"``). Negative amounts are kept: they are returns or credits.
+    today), ``missing_amount``, ``unparseable_amount`` (for a line log without a line total:
+    ``missing_quantity``, ``unparseable_quantity``, ``missing_unit_price``,
+    ``unparseable_unit_price``), ``unknown_customer`` (when a customer table is given and lacks
+    the id), ``excluded_line`` (a non-product line removed by an ``exclude`` rule),
+    ``duplicate_row`` (an exact copy of an earlier row, in a log that can tell lines apart: see
+    :mod:`segmint.io._lines`), ``outlier_amount`` (only with ``outliers="quarantine"``).
 
     Parameters
     ----------
+    con : duckdb.DuckDBPyConnection
+    raw : RawSource
+        From :func:`segmint.io.read_source` (``typed=True`` reads Parquet in place).
+    matches : dict
+        From :func:`segmint.io.map_columns`.
+    known_customers : str, optional
+        Table whose ``customer_id`` the rows must reference.
     date_format : str, optional
-        strptime format of the order date; detected from the data when ``None``.
+        strptime format of the order date; detected from the data when ``None`` (ISO 8601
+        with UTC offsets and Excel serial day numbers included).
     outliers : {"flag", "quarantine"}
-        What to do with amounts beyond ``outlier_factor`` × the median absolute amount: keep
+        What to do with values beyond ``outlier_factor`` × the median absolute value: keep
         and flag them (default) or quarantine them.
+    outlier_factor : float
+        See ``outliers``.
+    returns : ReturnRules or dict, optional
+        How returns are recognised (``io.returns``); the defaults of :class:`ReturnRules`.
+    exclude : list of ExcludeRule or dict, optional
+        Non-product lines to remove (``io.exclude``).
+    duplicates : {"drop", "flag", "keep"}
+        What to do with exact repeats (``io.duplicates``); see :mod:`segmint.io._lines`.
+
+    Returns
+    -------
+    SourceAccount
+        With ``value`` (purchases, returns and net value of the lines used),
+        ``missing_customer_id`` (lines without a customer id, their value and its share of
+        the value read), ``duplicates`` (repeats, their value, the proof and what was done) and
+        ``excluded`` (lines and value per rule).
+
+    Raises
+    ------
+    ConfigError
+        An ``exclude`` rule names a column the source lacks or has an invalid pattern.
+    InputError
+        No usable row, or the order date holds no recognisable dates.
     """
     ensure_quarantine(con)
     _clear_previous(con, raw, "transactions")
+    rules = ReturnRules.from_mapping(returns)
+    excluding = exclude_rules(exclude)
+    policy = duplicate_policy(duplicates)
     table = quote_ident(raw.table)
     col = {f: quote_ident(m.column) for f, m in matches.items()}
-    warnings: list[str] = []
-    date_col, amount_col = matches["order_date"].column, matches["amount"].column
+    warnings = mapping_warnings(matches, "transactions")
+    for warning in warnings:
+        logger.warning("%s: %s", raw.path.name, warning)
+    notes: list[str] = []
+    derived = derives_amount(matches)
+    line_log = derived or bool({"product", "unit_price", "line_number"} & set(matches))
+    date_col = matches["order_date"].column
     if _is_temporal(raw, date_col):
         guess = DateGuess(str(date_label(raw, date_col)), [])
         date_expr = f"CAST(r.{col['order_date']} AS TIMESTAMP)"
@@ -462,99 +643,152 @@ def load_transactions(
         guess = _resolve_date(con, raw, date_col, date_format, warnings)
         assert guess is not None
         date_expr = _date_sql("r." + col["order_date"], guess)
-    if amount_col in raw.types:
-        amount_expr = f"CAST(r.{col['amount']} AS DOUBLE)"
-    else:
-        amount_expr = _number(con, raw.table, amount_col, warnings, f"r.{col['amount']}")
-    optional: dict[str, str] = {}
-    for f in ("order_id", "quantity", "category", "channel", "discount"):
+        if guess.offsets:
+            notes.append(f"column '{date_col}': timestamps with UTC offsets, stored in UTC")
+
+    def number(f: str, report: bool) -> str:
+        source = matches[f].column
+        if source in raw.types:
+            return f"CAST(r.{col[f]} AS DOUBLE)"
+        return _number(con, raw.table, source, warnings if report else None, f"r.{col[f]}")
+
+    typed: dict[str, str] = {}  # output column -> expression over the raw row r
+    for f in ("order_id", "quantity", "category", "channel", "discount", "product", "unit_price"):
         if f not in matches:
             continue
-        source = matches[f].column
-        if f in ("quantity", "discount"):
-            optional[f] = (
-                f"CAST(r.{col[f]} AS DOUBLE)"
-                if source in raw.types
-                else _number(con, raw.table, source, None, f"r.{col[f]}")
-            )
+        if f in ("quantity", "discount", "unit_price"):
+            typed[f] = number(f, report=f == "unit_price")
         else:
-            optional[f] = _text_sql(raw, source, f"r.{col[f]}")
-    # a typed source is read in place: its row hash for the duplicate check is taken in this
-    # pass, so that the file is not read again (a text source's raw table is hashed directly)
-    row_hash = (
-        f"hash({', '.join('r.' + quote_ident(c) for c in raw.columns)}) AS _h," if raw.types else ""
+            typed[f] = _text_sql(raw, matches[f].column, f"r.{col[f]}")
+    value = (
+        f"({typed['quantity']}) * ({typed['unit_price']})"
+        if derived
+        else number("amount", report=True)
+    )
+    bookkeeping: dict[str, str] = {"raw_date": f"r.{col['order_date']}", "_value": value}
+    # (reason, column, check) for the value of a line: its amount, or quantity and unit price
+    value_checks: list[tuple[str, str, str]] = []
+    if derived:
+        for f in ("quantity", "unit_price"):
+            column = matches[f].column
+            bookkeeping[f"raw_{f}"] = f"r.{col[f]}"
+            value_checks += [
+                (f"missing_{f}", column, _blank_sql(raw, column, f"raw_{f}")),
+                (f"unparseable_{f}", column, f"{f} IS NULL OR isnan({f}) OR isinf({f})"),
+            ]
+        value_checks.append(
+            ("unparseable_amount", matches["unit_price"].column, "isnan(_value) OR isinf(_value)")
+        )
+    else:
+        amount_col = matches["amount"].column
+        bookkeeping["raw_amount"] = f"r.{col['amount']}"
+        value_checks += [
+            ("missing_amount", amount_col, _blank_sql(raw, amount_col, "raw_amount")),
+            ("unparseable_amount", amount_col, "_value IS NULL OR isnan(_value) OR isinf(_value)"),
+        ]
+    if "status" in matches:
+        bookkeeping["_status"] = _text_sql(raw, matches["status"].column, f"r.{col['status']}")
+    excluded_case = _exclusion_case(con, raw, excluding)
+    if excluded_case:
+        bookkeeping["_excl"] = excluded_case[0]
+        bookkeeping["_excl_value"] = excluded_case[1]
+    # the row hash for the duplicate check is taken in this pass, so that the source is not
+    # read again (a typed source is read in place: a second scan would read the file again)
+    bookkeeping["_h"] = f"hash({', '.join('r.' + quote_ident(c) for c in raw.columns)})"
+    is_return = _return_sql(con, raw, matches, rules, notes)
+    # a line log, or one with a status column, keeps the verdict in a column of its own (a
+    # returned free line stays a return); other logs go by the sign of the amount, as before
+    keep_flag = line_log or "status" in matches or not rules.negative_amount
+    customer = _text_sql(raw, matches["customer_id"].column, "r." + col["customer_id"])
+    first = ", ".join(
+        [
+            f"{customer} AS customer_id",
+            f"{date_expr} AS order_date",
+            *(f"{expr} AS {name}" for name, expr in typed.items()),
+            "r._row",
+            *(f"{expr} AS {name}" for name, expr in bookkeeping.items()),
+        ]
+    )
+    checks = "\n            ".join(
+        f"WHEN {check} THEN '{reason}'" for reason, _, check in value_checks
     )
     # the checked table becomes the transaction table: typed columns first, in their final
     # order, then the bookkeeping columns that are dropped once the quarantine is written
     con.execute("DROP TABLE IF EXISTS _checked")
     con.execute(f"""
         CREATE TABLE _checked AS
-        SELECT *, CASE
+        SELECT customer_id, order_date,
+               CASE WHEN _ret THEN -abs(_value) ELSE _value END AS amount,
+               {"".join(f"{name}, " for name in typed)}
+               {"_ret AS is_return," if keep_flag else ""}
+               _row, {", ".join(bookkeeping)},
+               CASE
             WHEN customer_id IS NULL THEN 'missing_customer_id'
             WHEN {_blank_sql(raw, date_col, "raw_date")} THEN 'missing_date'
             WHEN order_date IS NULL THEN 'unparseable_date'
             WHEN order_date > current_date + INTERVAL 1 DAY THEN 'future_date'
-            WHEN {_blank_sql(raw, amount_col, "raw_amount")} THEN 'missing_amount'
-            WHEN amount IS NULL OR isnan(amount) OR isinf(amount) THEN 'unparseable_amount'
+            {checks}
         END AS reason FROM (
-            SELECT {_text_sql(raw, matches["customer_id"].column, "r." + col["customer_id"])}
-                       AS customer_id,
-                   {date_expr} AS order_date,
-                   {amount_expr} AS amount
-                   {"".join(f", {expr} AS {f}" for f, expr in optional.items())},
-                   r._row,
-                   {row_hash}
-                   r.{col["order_date"]} AS raw_date,
-                   r.{col["amount"]} AS raw_amount
-            FROM {table} r
+            SELECT *, coalesce({is_return}, false) AS _ret
+            FROM (SELECT {first} FROM {table} r)
         )
     """)
-    # Without an order id, identical rows are plausibly separate purchases (two CDs at the same
-    # price on one day): they are kept and only counted. With an order id they are duplicates.
     # checks against other tables and other rows update the few rows they hit, so that the
     # typed rows stay a plain projection of the raw table, in file order
     _mark_unknown(con, "_checked", known_customers, id_col="customer_id")
-    _copies(con, raw, hashes="_checked" if raw.types else None)
-    possible = _mark_copies(con, "_checked", as_duplicates="order_id" in matches)
+    excluded = _mark_excluded(con, excluding) if excluding else {}
+    account_dups, possible = _handle_copies(con, raw, matches, policy)
     threshold = _outlier_threshold(con, outlier_factor)
     if threshold is not None and outliers == "quarantine":
         con.execute(
             "UPDATE _checked SET reason = 'outlier_amount' "
             f"WHERE reason IS NULL AND abs(amount) > {threshold!r}"
         )
-    c_id, c_date, c_amount = (
-        _sql_str(matches[f].column) for f in ("customer_id", "order_date", "amount")
+    missing = _missing_customers(con)
+    c_id, c_date = (_sql_str(matches[f].column) for f in ("customer_id", "order_date"))
+    value_column = _sql_str(
+        matches["amount"].column if not derived else matches["unit_price"].column
     )
-    column_case = _case(
-        {
-            "missing_customer_id": c_id,
-            "missing_date": c_date,
-            "unparseable_date": c_date,
-            "future_date": c_date,
-            "missing_amount": c_amount,
-            "unparseable_amount": c_amount,
-            "outlier_amount": c_amount,
-            "unknown_customer": c_id,
-        }
-    )
+    reason_column = {
+        "missing_customer_id": c_id,
+        "missing_date": c_date,
+        "unparseable_date": c_date,
+        "future_date": c_date,
+        "outlier_amount": value_column,
+        "unknown_customer": c_id,
+        **{reason: _sql_str(column) for reason, column, _ in value_checks},
+    }
+    if excluded_case:
+        reason_column["excluded_line"] = excluded_case[2]
+    raw_value = "raw_quantity" if derived else "raw_amount"
     value_case = (
         "CASE WHEN c.reason IN ('missing_date', 'unparseable_date', 'future_date') "
         "THEN CAST(c.raw_date AS VARCHAR) "
-        "WHEN c.reason IN ('missing_amount', 'unparseable_amount', 'outlier_amount') "
-        "THEN CAST(c.raw_amount AS VARCHAR) WHEN c.reason = 'unknown_customer' THEN c.customer_id "
-        "END"
+        + (
+            "WHEN c.reason IN ('missing_quantity', 'unparseable_quantity') "
+            "THEN CAST(c.raw_quantity AS VARCHAR) "
+            "WHEN c.reason IN ('missing_unit_price', 'unparseable_unit_price', "
+            "'unparseable_amount', 'outlier_amount') THEN CAST(c.raw_unit_price AS VARCHAR) "
+            if derived
+            else "WHEN c.reason IN ('missing_amount', 'unparseable_amount', 'outlier_amount') "
+            f"THEN CAST(c.{raw_value} AS VARCHAR) "
+        )
+        + ("WHEN c.reason = 'excluded_line' THEN c._excl_value " if excluded_case else "")
+        + "WHEN c.reason = 'unknown_customer' THEN c.customer_id END"
     )
-    _quarantine_from(con, raw, "transactions", "_checked", column_case, value_case)
+    _quarantine_from(con, raw, "transactions", "_checked", _case(reason_column), value_case)
     _insert_rejects(con, raw, "transactions")
     flagged: dict[str, int] = {}
+    if account_dups.get("flagged"):
+        flagged[account_dups["flag_reason"]] = account_dups["flagged"]
     if threshold is not None and outliers == "flag":
         _quarantine_from(
             con,
             raw,
             "transactions",
             "_checked",
-            c_amount,
-            "CAST(c.raw_amount AS VARCHAR)",
+            value_column,
+            f"CAST(c.{'raw_unit_price' if derived else 'raw_amount'} AS VARCHAR)",
             target="flagged",
             where=f"c.reason IS NULL AND abs(c.amount) > {threshold!r}",
             reason="'outlier_amount'",
@@ -574,18 +808,312 @@ def load_transactions(
     # the usable rows stay where they are: quarantined rows are deleted (usually none) and the
     # bookkeeping columns dropped, both without copying the table
     con.execute("DELETE FROM _checked WHERE reason IS NOT NULL")
-    for bookkeeping in ("_h", "raw_date", "raw_amount", "reason")[0 if raw.types else 1 :]:
-        con.execute(f"ALTER TABLE _checked DROP COLUMN {bookkeeping}")
+    for name in [*bookkeeping, "reason"]:
+        con.execute(f"ALTER TABLE _checked DROP COLUMN {name}")
     _drop_relation(con, "transactions")
     con.execute("ALTER TABLE _checked RENAME TO transactions")
-    con.execute("DROP TABLE _copies")
+    con.execute("DROP TABLE IF EXISTS _copies")
+    mapping = {f: m.column for f, m in matches.items()}
+    if derived:
+        mapping["amount"] = f"{matches['quantity'].column} × {matches['unit_price'].column}"
+        notes.append(
+            f"line value = {matches['quantity'].column} × {matches['unit_price'].column} "
+            "(no line-total column)"
+        )
+        logger.info("%s: %s", raw.path.name, notes[-1])
     account = _account(
-        con, raw, "transactions", "transactions", matches, date_label(raw, date_col, guess.format)
+        con,
+        raw,
+        "transactions",
+        "transactions",
+        matches,
+        date_label(raw, date_col, guess.format),
+        mapping=mapping,
     )
     account.possible_duplicates = possible
     account.flagged = flagged
     account.warnings = warnings
+    account.notes = notes
+    account.missing_customer_id = missing
+    account.duplicates = {
+        k: v for k, v in account_dups.items() if k not in ("flagged", "flag_reason")
+    }
+    account.excluded = excluded
+    describe_values(con, account)
     return account
+
+
+def describe_values(
+    con: duckdb.DuckDBPyConnection, account: SourceAccount, table: str = "transactions"
+) -> SourceAccount:
+    """Fill ``account.value`` from the loaded transactions: purchase and return lines, their
+    value and the net value (exact decimal sums, so the figures do not depend on threads).
+
+    Any engine's transaction table will do (a return is ``is_return`` where the table has it,
+    else a negative amount); returns ``account``.
+    """
+    cols = {r[0] for r in con.execute(f"DESCRIBE {quote_ident(table)}").fetchall()}
+    ret = "is_return" if "is_return" in cols else "amount < 0"
+    money = f"CAST(amount AS {_EXACT})"
+    row = con.execute(
+        f"SELECT count(*) FILTER (WHERE NOT ({ret})), "
+        f"coalesce(sum({money}) FILTER (WHERE NOT ({ret})), 0), "
+        f"count(*) FILTER (WHERE {ret}), coalesce(sum({money}) FILTER (WHERE {ret}), 0) "
+        f"FROM {quote_ident(table)}"
+    ).fetchall()[0]
+    purchases, returns = float(row[1]), float(row[3])
+    account.value = {
+        "purchase_lines": int(row[0]),
+        "purchases": round(purchases, 2),
+        "return_lines": int(row[2]),
+        "returns": round(returns, 2),
+        "net": round(float(row[1] + row[3]), 2),
+    }
+    return account
+
+
+# money summed exactly (as the features do): the same data give the same figures
+_EXACT = "DECIMAL(38, 10)"
+
+
+def _money(condition: str = "true") -> str:
+    """Exact sum of the finite line values of ``_checked`` where ``condition`` holds."""
+    return (
+        f"coalesce(sum(CAST(amount AS {_EXACT})) FILTER (WHERE isfinite(amount) "
+        f"AND abs(amount) < 1e27 AND ({condition})), 0)"
+    )
+
+
+def _missing_customers(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
+    """Lines without a customer id: how many, their value and its share of all value read."""
+    missing = "reason = 'missing_customer_id'"
+    n, value, total = con.execute(
+        f"SELECT count(*) FILTER (WHERE reason = 'missing_customer_id'), "
+        f"{_money(missing)}, {_money()} FROM _checked"
+    ).fetchall()[0]
+    share = float(value) / float(total) if total else 0.0
+    return {"lines": int(n), "value": round(float(value), 2), "value_share": round(share, 6)}
+
+
+def _return_sql(
+    con: duckdb.DuckDBPyConnection,
+    raw: RawSource,
+    matches: dict[str, ColumnMatch],
+    rules: ReturnRules,
+    notes: list[str],
+) -> str:
+    """SQL (over the typed line) true for a return or cancellation line, by ``rules``."""
+    parts: list[str] = []
+    if rules.order_prefix and "order_id" in matches:
+        column = matches["order_id"].column
+        text = _text_sql(raw, column, quote_ident(column))
+        prefix = _sql_str(rules.order_prefix)
+        hits, total = con.execute(
+            f"SELECT count(*) FILTER (starts_with({text}, {prefix})), count({text}) "
+            f"FROM {quote_ident(raw.table)}"
+        ).fetchall()[0]
+        if hits and hits < 0.5 * total:
+            parts.append(f"starts_with(order_id, {prefix})")
+            notes.append(
+                f"{hits:,} line(s) whose {column} starts with '{rules.order_prefix}' read as "
+                "cancellations (io.returns.order_prefix)"
+            )
+        elif hits:
+            notes.append(
+                f"'{rules.order_prefix}' starts {hits:,} of {total:,} values of {column}: too "
+                "many to mark cancellations, prefix rule not applied (io.returns.order_prefix)"
+            )
+    if rules.status_values and "status" in matches:
+        values = ", ".join(_sql_str(v.strip().lower()) for v in rules.status_values)
+        parts.append(f"lower(_status) IN ({values})")
+    if rules.negative_quantity and "quantity" in matches:
+        parts.append("quantity < 0")
+    if rules.negative_amount:
+        parts.append("_value < 0")
+    return " OR ".join(f"({p})" for p in parts) if parts else "false"
+
+
+def _exclusion_case(
+    con: duckdb.DuckDBPyConnection, raw: RawSource, rules: list[ExcludeRule]
+) -> tuple[str, str, str] | None:
+    """SQL for the first exclusion rule a line meets (its 1-based index, else NULL), the value
+    it met it with and the column named in the quarantine; None without rules.
+
+    Raises
+    ------
+    ConfigError
+        A rule names a column the source lacks, or its pattern is not a valid expression.
+    """
+    if not rules:
+        return None
+    whens, values, columns = [], [], []
+    for i, rule in enumerate(rules, start=1):
+        if rule.column not in raw.columns:
+            raise ConfigError(
+                f"io.exclude rule {i} names column '{rule.column}', which {raw.path} lacks.",
+                hint=f"Columns in the file: {', '.join(raw.columns)}.",
+            )
+        text = f"trim(CAST(r.{quote_ident(rule.column)} AS VARCHAR))"
+        conditions = []
+        if rule.values:
+            conditions.append(f"{text} IN ({', '.join(_sql_str(v) for v in rule.values)})")
+        if rule.pattern:
+            try:
+                con.execute(f"SELECT regexp_full_match('', {_sql_str(rule.pattern)})")
+            except duckdb.Error as exc:
+                raise ConfigError(
+                    f"io.exclude rule {i}: '{rule.pattern}' is not a valid pattern "
+                    f"({_first_line(exc)}).",
+                    hint="Write a regular expression (RE2), e.g. '(?i)postage|manual'.",
+                ) from exc
+            pattern = _sql_str(rule.pattern)
+            conditions.append(f"coalesce(regexp_full_match({text}, {pattern}), false)")
+        whens.append(f"WHEN {' OR '.join(conditions)} THEN {i}")
+        values.append(f"WHEN {i} THEN {text}")
+        columns.append(f"WHEN {i} THEN {_sql_str(rule.column)}")
+    index = f"CASE {' '.join(whens)} END"
+    # the value is taken in the same pass (the rule's index is known there as _excl)
+    value = f"CASE {index} {' '.join(values)} END"
+    column = f"CASE c._excl {' '.join(columns)} END"
+    return index, value, column
+
+
+def _mark_excluded(
+    con: duckdb.DuckDBPyConnection, rules: list[ExcludeRule]
+) -> dict[str, dict[str, Any]]:
+    """Quarantine usable lines an exclusion rule hits (``excluded_line``); lines and value per
+    rule (every rule listed, also those that removed nothing)."""
+    con.execute(
+        "UPDATE _checked SET reason = 'excluded_line' WHERE reason IS NULL AND _excl IS NOT NULL"
+    )
+    found = {
+        int(i): (int(n), float(v))
+        for i, n, v in con.execute(
+            f"SELECT _excl, count(*), {_money()} FROM _checked "
+            "WHERE reason = 'excluded_line' GROUP BY _excl"
+        ).fetchall()
+    }
+    out: dict[str, dict[str, Any]] = {}
+    for i, rule in enumerate(rules, start=1):
+        n, value = found.get(i, (0, 0.0))
+        out[rule.label] = {"lines": n, "value": round(value, 2)}
+    return out
+
+
+def _handle_copies(
+    con: duckdb.DuckDBPyConnection,
+    raw: RawSource,
+    matches: dict[str, ColumnMatch],
+    policy: DuplicatePolicy,
+) -> tuple[dict[str, Any], int]:
+    """Find exact repeats among the usable lines and apply ``policy``.
+
+    Returns the account's ``duplicates`` entry (``rows``, ``value``, and when there are any:
+    ``proven``, ``proof``, ``policy``, ``action``, plus the flag count) and the number of
+    repeats kept (``possible_duplicates``).
+    """
+    _copies(con, raw, hashes="_checked")
+    usable = "reason IS NULL AND _row IN (SELECT _row FROM _copies)"
+    n, value = con.execute(
+        f"SELECT count(*) FILTER (WHERE {usable}), {_money(usable)} FROM _checked"
+    ).fetchall()[0]
+    if not n:
+        return {"rows": 0, "value": 0.0}, 0
+    proof = _line_proof(con, raw, matches)
+    proven = proof is not None
+    if policy == "drop" and proven:
+        con.execute(f"UPDATE _checked SET reason = 'duplicate_row' WHERE {usable}")
+        action = "quarantined"
+    elif policy == "keep":
+        action = "kept"
+    else:
+        action = "kept and flagged"
+    entry: dict[str, Any] = {
+        "rows": int(n),
+        "value": round(float(value), 2),
+        "proven": proven,
+        "proof": proof
+        or (
+            "none: no product or line-number column, and orders have several different lines "
+            "(two identical lines of one order may be two purchases)"
+            if "order_id" in matches
+            else "none: no order id, product or line-number column to tell identical lines apart"
+        ),
+        "policy": policy,
+        "action": action,
+    }
+    if action == "kept and flagged":
+        reason = "duplicate_row" if proven else "possible_duplicate"
+        con.execute(f"""
+            INSERT INTO flagged
+            SELECT {_sql_str(raw.path)}, 'transactions', _row, {_sql_str(reason)}, NULL, NULL,
+                   NULL
+            FROM _checked WHERE {usable}
+        """)
+        entry["flagged"], entry["flag_reason"] = int(n), reason
+    return entry, 0 if action == "quarantined" else int(n)
+
+
+def _line_proof(
+    con: duckdb.DuckDBPyConnection, raw: RawSource, matches: dict[str, ColumnMatch]
+) -> str | None:
+    """What tells two identical lines apart as repeats rather than two purchases, or None.
+
+    A product or line-number column does (two lines of an order that agree on the product and
+    everything else are the same line twice); so does an order id in a log of one row per order
+    (no order id with two different usable rows). Without either, identical lines may be two
+    units of the same price bought on one invoice of an extract that left out the product column.
+    """
+    for f, what in (("product", "product"), ("line_number", "line-number")):
+        if f in matches:
+            return f"{what} column '{matches[f].column}'"
+    if "order_id" not in matches:
+        return None
+    mixed = con.execute(
+        "SELECT count(*) FROM (SELECT order_id FROM _checked "
+        "WHERE reason IS NULL AND order_id IS NOT NULL "
+        "GROUP BY order_id HAVING min(_h) <> max(_h) LIMIT 1)"
+    ).fetchall()[0][0]
+    if mixed:
+        return None
+    return f"one row per order: no value of '{matches['order_id'].column}' has two different rows"
+
+
+#: Methods that assign segments by rules, not by fitting a number of segments to the data.
+RULE_METHODS = frozenset({"rules", "rfm"})
+
+
+def check_enough_customers(
+    n_customers: int,
+    *,
+    k: int | None = None,
+    k_min: int = 2,
+    method: str = "auto",
+    snapshot: object | None = None,
+) -> None:
+    """Refuse, in one line, a base too small for the segmentation asked for.
+
+    Fitting ``k`` segments (or trying ``k_min`` and more) needs at least one customer more
+    than segments: the segmenters compare solutions by criteria (silhouette, stability) that
+    need a segment with two members. Rule-based methods (``rules``, ``rfm``) need one customer.
+
+    Raises
+    ------
+    InputError
+        Fewer customers than needed; the message says how many are needed.
+    """
+    fewest = k if k is not None else k_min
+    needed = 1 if method in RULE_METHODS or fewest <= 1 else fewest + 1
+    if n_customers >= needed:
+        return
+    when = f" with a purchase before {snapshot}" if snapshot is not None else ""
+    segments = f"{fewest} segments" if k is not None else f"at least {fewest} segments (k_min)"
+    raise InputError(
+        f"only {n_customers:,} customer(s){when} to segment; {segments} need at least "
+        f"{needed:,} customers.",
+        hint="Give a longer transaction log or one with more customers (check the row "
+        "accounting with 'segmint inspect'); or use method: rules, which needs no minimum.",
+    )
 
 
 def _is_temporal(raw: RawSource, column: str) -> bool:
