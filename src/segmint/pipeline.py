@@ -46,11 +46,14 @@ from segmint.evaluate._lift import fill_missing as _fill_missing
 from segmint.exceptions import ConfigError
 from segmint.features._behavioural import build_features, plan_features
 from segmint.features._catalogue import FeatureOptions
-from segmint.features._prepare import FeaturePreparer
+from segmint.features._prepare import FeaturePreparer, drop_uninformative
 from segmint.features._table import _check_bases, build_feature_table
+from segmint.features._value import value_model_summary
 from segmint.io import (
     SourceAccount,
+    check_enough_customers,
     configure_connection,
+    describe_values,
     hash_identifiers,
     identifier_columns,
     load_customers,
@@ -218,11 +221,12 @@ def run_segmentation(
                 accounting += spark_run.ingest(
                     con, transactions, customers=customers, config=config
                 )
+                describe_values(con, next(a for a in accounting if a.role == "transactions"))
                 fingerprints = [engines.source_fingerprint(p) for p in inputs]
             else:
                 known = None
                 if customers is not None:
-                    raw_c = read_source(con, customers, "raw_customers")
+                    raw_c = read_source(con, customers, "raw_customers", **config.io.read_options())
                     matches = map_columns(
                         raw_c.columns,
                         "customers",
@@ -231,14 +235,24 @@ def run_segmentation(
                     )
                     accounting.append(load_customers(con, raw_c, matches))
                     known = "customers"
-                raw_t = read_source(con, transactions, "raw_transactions", typed=True)
+                raw_t = read_source(
+                    con, transactions, "raw_transactions", typed=True, **config.io.read_options()
+                )
                 matches = map_columns(
                     raw_t.columns,
                     "transactions",
                     explicit=config.mapping.transactions,
                     path=str(raw_t.path),
                 )
-                accounting.append(load_transactions(con, raw_t, matches, known_customers=known))
+                accounting.append(
+                    load_transactions(
+                        con,
+                        raw_t,
+                        matches,
+                        known_customers=known,
+                        **config.io.transaction_options(),
+                    )
+                )
                 for role, path in sources.items():
                     accounting.append(
                         load_source_table(
@@ -296,8 +310,16 @@ def run_segmentation(
 
         with timer.stage("segment"):
             seg_cfg = config.segmentation
+            check_enough_customers(
+                n_customers if not sampled else n_fitted,
+                k=seg_cfg.k,
+                k_min=seg_cfg.k_min,
+                method=seg_cfg.method,
+                snapshot=spec.snapshot_date,
+            )
             # numbers are prepared and scaled; categories and bands go to the segmenter as text
-            numeric = numeric_names(spec)
+            numeric, dropped = drop_uninformative(features, numeric_names(spec))
+            spec.features = [f for f in spec.features if f.name not in dropped]
             categories = categorical_names(spec)
             preparer = FeaturePreparer({f.name: f.transform for f in spec.features})
             X = preparer.fit_transform(features[numeric])
@@ -387,7 +409,8 @@ def run_segmentation(
             "ids": ID_RULE,
             "features": spec.names,
             "preparation": "sign(x)·log1p(|x|) for money, counts and days; winsorised at the "
-            "0.5th/99.5th percentiles; standardised to mean 0, std 1.",
+            "0.5th/99.5th percentiles; standardised to mean 0, std 1."
+            + (" Dropped before fitting: " + "; ".join(dropped.values()) + "." if dropped else ""),
             "segmenter": f"{method_name} (seed {config.seed}), "
             f"k from {seg_cfg.k_min} to {seg_cfg.k_max}"
             + (f", forced k={seg_cfg.k}" if seg_cfg.k else "")
@@ -429,6 +452,8 @@ def run_segmentation(
                     deliverables.typing_tool.to_sql("features", id_col="customer_id") + ";\n",
                 )
 
+        # the lifetime-value models, when the value basis fitted them (catalogue runs)
+        value_model = value_model_summary(spec.models.get("value"))
         with timer.stage("report"):
             content = build_content(
                 title=config.report.title,
@@ -455,6 +480,7 @@ def run_segmentation(
                 bases=list(config.bases),
                 method=method,
                 deliverables=deliverables,
+                value_model=value_model,
             )
             folder.write_text("report.html", render_report(content))
 
@@ -551,6 +577,8 @@ def run_segmentation(
                 "evidence": segmenter.evidence_.to_dict(orient="records"),
                 "method": method_name,
                 "stability": stability,
+                **({"lift": deliverables.lift.summary()} if deliverables.lift else {}),
+                **({"value_model": value_model} if value_model else {}),
                 "timings_seconds": timer.timings,
             }
             if sampled:

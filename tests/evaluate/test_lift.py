@@ -13,9 +13,11 @@ import pytest
 
 from segmint.evaluate._lift import (
     RFM_BASELINE,
+    RFM_NAMED_BASELINE,
     lift_verdict,
     period_outcomes,
     revenue_trend,
+    rfm_score_groups,
     segment_lift,
 )
 
@@ -87,8 +89,14 @@ def test_segment_lift_and_eta_squared_by_hand() -> None:
 
 def _comparison(segments: float, rfm: float, identity: float | None = None) -> pd.DataFrame:
     rows = [
-        {"segmentation": "segments", "kind": "segments", "eta2_revenue": segments},
-        {"segmentation": RFM_BASELINE, "kind": "baseline", "eta2_revenue": rfm},
+        {"segmentation": "segments", "kind": "segments", "n_segments": 4, "eta2_revenue": segments},
+        {"segmentation": RFM_BASELINE, "kind": "baseline", "n_segments": 4, "eta2_revenue": rfm},
+        {
+            "segmentation": RFM_NAMED_BASELINE,
+            "kind": "baseline",
+            "n_segments": 11,
+            "eta2_revenue": rfm / 2,
+        },
     ]
     if identity is not None:
         rows.append({"segmentation": "identity", "kind": "identity", "eta2_revenue": identity})
@@ -98,21 +106,50 @@ def _comparison(segments: float, rfm: float, identity: float | None = None) -> p
 @pytest.mark.parametrize(
     ("segments", "rfm", "ending"),
     [
-        (0.31, 0.18, "they predict behaviour."),
-        (0.17, 0.18, "they predict behaviour about as well as RFM quintiles."),
-        (0.05, 0.18, "RFM quintiles predict it better; the segments describe more than they"),
+        (0.31, 0.18, ": they predict behaviour better than a simple RFM grouping."),
+        (0.20, 0.18, "only a little better than a simple RFM grouping (an RFM score in 4 groups)."),
+        (
+            0.18,
+            0.18,
+            "a simple RFM grouping (an RFM score in 4 groups) predicts it as well as the segments.",
+        ),
+        (0.05, 0.18, "predicts it as well as the segments or better."),
         (0.01, 0.005, "they describe customers but do not predict what they do next."),
     ],
 )
 def test_verdict_is_derived_from_the_figures(segments: float, rfm: float, ending: str) -> None:
-    text = lift_verdict(_comparison(segments, rfm), "revenue")
-    assert f"{segments:.1%}" in text and f"{rfm:.1%}" in text
+    text = lift_verdict(_comparison(segments, rfm, identity=0.02), "revenue", window="w")
+    assert f"{segments:.1%}" in text
+    assert f"{rfm:.1%} for an RFM score in 4 groups" in text
+    assert f"{rfm / 2:.1%} for the 11 named RFM segments" in text
     assert ending in text
-
-
-def test_verdict_mentions_identity_segments_when_compared() -> None:
-    text = lift_verdict(_comparison(0.31, 0.18, identity=0.02), "revenue", window="w")
     assert "(w)" in text and "customer identity alone explain 2.0%" in text
+
+
+def test_rfm_score_groups_have_the_segmentation_granularity() -> None:
+    rng = np.random.default_rng(3)
+    n = 1000
+    rfm = pd.DataFrame(
+        {
+            "recency_days": rng.integers(1, 400, n),
+            "frequency": rng.integers(1, 4, n),  # heavy ties
+            "monetary": rng.gamma(2.0, 50.0, n),
+        }
+    )
+    for k in (2, 5, 10):
+        groups = rfm_score_groups(rfm, k)
+        counts = np.bincount(groups, minlength=k)
+        assert counts.size == k and (counts > 0).all()
+        assert counts.max() - counts.min() <= 0.05 * n  # equal-count groups up to ties
+    # the top group is the most recent, most frequent, biggest spenders
+    top, bottom = rfm_score_groups(rfm, 2) == 1, rfm_score_groups(rfm, 2) == 0
+    assert rfm.loc[top, "recency_days"].median() < rfm.loc[bottom, "recency_days"].median()
+    assert rfm.loc[top, "monetary"].median() > rfm.loc[bottom, "monetary"].median()
+    # by hand: score ranks of 4 customers
+    small = pd.DataFrame(
+        {"recency_days": [5, 300, 40, 200], "frequency": [9, 1, 4, 2], "monetary": [9, 1, 3, 2]}
+    )
+    assert rfm_score_groups(small, 4).tolist() == [3, 0, 2, 1]
 
 
 def _lift_table(out: Path) -> pd.DataFrame:
@@ -126,7 +163,7 @@ def test_demo_segments_beat_the_rfm_quintile_baseline_out_of_time(demo_run: Path
     )
     segments, rfm = comparison.loc["segments"], comparison.loc[RFM_BASELINE]
     # the planted segments differ in persistent behaviour: the refit at the cut-off must predict
-    # next-period revenue and orders clearly better than RFM quintiles
+    # next-period revenue and orders clearly better than an RFM score in as many groups
     assert segments["revenue"] > rfm["revenue"] + 0.10, (segments["revenue"], rfm["revenue"])
     assert segments["orders"] > rfm["orders"], (segments["orders"], rfm["orders"])
     assert segments["repeat_purchase"] > rfm["repeat_purchase"]
@@ -156,4 +193,5 @@ def test_demo_report_states_the_verdict_with_its_figures(demo_run: Path) -> None
     html = (demo_run / "report.html").read_text()
     verdict = re.search(r'data-testid="lift-verdict">(.*?)</p>', html, re.S).group(1)
     assert f"{eta['segments']:.1%}" in verdict and f"{eta[RFM_BASELINE]:.1%}" in verdict
-    assert "they predict behaviour." in verdict
+    assert f"{eta[RFM_NAMED_BASELINE]:.1%} for the " in verdict
+    assert "they predict behaviour" in verdict

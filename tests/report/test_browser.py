@@ -106,7 +106,8 @@ def test_the_overview_states_the_lift_verdict_with_numbers(page_report) -> None:
     page, _, _ = page_report
     verdict = page.locator('[data-section="overview"] [data-testid="lift-verdict"]').inner_text()
     assert re.search(r"Segments explain \d+\.\d% of the variance", verdict), verdict
-    assert re.search(r"vs\. \d+\.\d% for RFM quintiles", verdict), verdict
+    assert re.search(r"vs\. \d+\.\d% for an RFM score in \d+ groups", verdict), verdict
+    assert re.search(r"\d+\.\d% for the \d+ named RFM segments", verdict), verdict
 
 
 def test_cards_print_one_per_page(page_report) -> None:

@@ -20,12 +20,16 @@ look-ahead:
 4. per segment, the **lift** of each outcome is the segment mean divided by the mean of all
    customers; per segmentation, **eta²** is the share of the outcome's variance explained by
    the segments;
-5. the same is done for a plain **RFM-quintile baseline**
-   (:class:`~segmint.segmenters._rfm.RFMSegmenter`: quintile scores and the classic named RFM
-   segments), for each basis alone when several are used, and for segments on customer
-   identity (demographics, geography) when a customer table is given.
+5. the same is done for two plain RFM baselines, both from recency, frequency and monetary
+   value at the cut-off: an **RFM score cut into as many groups as the segmentation has**
+   (:func:`rfm_score_groups`: equal granularity, since eta² grows with the number of groups,
+   so a 2-segment solution must be compared with 2 RFM groups, not with 11) and the
+   **classic named RFM segments** (:class:`~segmint.segmenters._rfm.RFMSegmenter`, Putler's
+   grid: however many groups it gives); then for each basis alone when several are used, and
+   for segments on customer identity (demographics, geography) when a customer table is given.
 
-The verdict is a sentence built from those numbers.
+The verdict is a sentence built from those numbers; it says plainly when a simple RFM grouping
+predicts as well as the segments.
 """
 
 from __future__ import annotations
@@ -61,6 +65,7 @@ __all__ = [
     "out_of_time_lift",
     "period_outcomes",
     "revenue_trend",
+    "rfm_score_groups",
     "segment_lift",
 ]
 
@@ -72,7 +77,18 @@ OUTCOME_LABELS = {
     "revenue": "revenue",
     "orders": "orders",
 }
-RFM_BASELINE = "RFM quintiles (baseline)"
+#: the equal-granularity baseline: an RFM score cut into the segmentation's number of groups
+RFM_BASELINE = "RFM score in k groups (baseline)"
+#: the standard named RFM segments (Putler's grid), with however many groups they give
+RFM_NAMED_BASELINE = "RFM named segments (baseline)"
+#: how each baseline is built, for run.json and the report
+BASELINE_DEFINITIONS = {
+    RFM_BASELINE: "mean of the percentile ranks of recency (reversed), frequency and monetary"
+    " value at the cut-off, cut into as many equal-count groups as the segmentation has"
+    " (ties kept together)",
+    RFM_NAMED_BASELINE: "R and F, M quintile scores at the cut-off mapped to the classic named"
+    " RFM segments (Putler's R x (F+M)/2 grid: Champions, Loyal, ..., Lost, Other)",
+}
 SEGMENTS = "segments"
 _LIFT_TABLE = "_segmint_lift_features"
 _BEHAVIOUR_TABLE = "_segmint_behaviour"
@@ -283,8 +299,31 @@ class LiftResult:
         row = self.comparison[self.comparison["segmentation"] == segmentation]
         return float(row[f"eta2_{outcome or self.primary_outcome}"].iloc[0])
 
+    def summary(self) -> dict[str, object]:
+        """The comparison for ``run.json``: window, verdict, the baselines' definitions and
+        every segmentation's number of groups and eta² per outcome."""
+        return {
+            "cutoff": self.cutoff,
+            "window_end": self.end,
+            "horizon_days": self.horizon_days,
+            "customers": self.n_customers,
+            "primary_outcome": self.primary_outcome,
+            "verdict": self.verdict,
+            "baselines": dict(BASELINE_DEFINITIONS),
+            "comparison": [
+                {
+                    "segmentation": str(r["segmentation"]),
+                    "kind": str(r["kind"]),
+                    "n_groups": int(r["n_segments"]),
+                    **{f"eta2_{o}": float(r[f"eta2_{o}"]) for o in OUTCOMES},
+                }
+                for r in self.comparison.to_dict(orient="records")
+            ],
+        }
+
     def to_frame(self) -> pd.DataFrame:
-        """A long table for ``lift.csv``: per-segment lifts, then the comparison rows."""
+        """A long table for ``lift.csv``: per-segment lifts, then the comparison rows (with
+        each segmentation's number of groups, ``n_groups``)."""
         rows = []
         for r in self.per_segment.to_dict(orient="records"):
             for outcome in OUTCOMES:
@@ -299,6 +338,7 @@ class LiftResult:
                         "mean": r[outcome],
                         "overall_mean": self.overall[outcome],
                         "lift": r[f"lift_{outcome}"],
+                        "n_groups": len(self.per_segment),
                         "eta_squared": np.nan,
                     }
                 )
@@ -315,6 +355,7 @@ class LiftResult:
                         "mean": np.nan,
                         "overall_mean": self.overall[outcome],
                         "lift": np.nan,
+                        "n_groups": int(r["n_segments"]),
                         "eta_squared": r[f"eta2_{outcome}"],
                     }
                 )
@@ -323,6 +364,48 @@ class LiftResult:
         frame.insert(0, "cutoff", self.cutoff)
         frame.insert(1, "window_end", self.end)
         return frame
+
+
+def rfm_score_groups(rfm: pd.DataFrame, n_groups: int) -> np.ndarray:
+    """An RFM score cut into ``n_groups`` equal-count groups: the equal-granularity baseline.
+
+    The score is the mean of each customer's percentile ranks in recency (reversed: more
+    recent ranks higher), frequency and monetary value -- the continuous form of the usual
+    R + F + M sum of quintile scores, which with its 13 values and heavy ties could not be cut
+    into, say, 10 groups. Group ``g`` (0 = lowest score) holds the customers whose score has
+    "min" rank ``r`` (ties share the smallest rank) with ``floor(n_groups (r - 1) / n) = g``,
+    so tied scores always share a group (with very heavy ties a group can stay empty).
+
+    Parameters
+    ----------
+    rfm : pandas.DataFrame
+        ``recency_days, frequency, monetary``, no missing values.
+    n_groups : int
+        The number of groups (the segmentation's number of segments).
+
+    Returns
+    -------
+    ndarray of shape (n_customers,), dtype int64
+        Group of each customer, ``0 .. n_groups - 1``.
+
+    Examples
+    --------
+    >>> rfm = pd.DataFrame({"recency_days": [5, 300, 40, 200], "frequency": [9, 1, 4, 2],
+    ...                     "monetary": [900.0, 20.0, 300.0, 80.0]})
+    >>> rfm_score_groups(rfm, 2).tolist()
+    [1, 0, 1, 0]
+    """
+    ranks = pd.DataFrame(
+        {
+            "r": (-rfm["recency_days"].astype(float)).rank(method="average", pct=True),
+            "f": rfm["frequency"].astype(float).rank(method="average", pct=True),
+            "m": rfm["monetary"].astype(float).rank(method="average", pct=True),
+        }
+    )
+    score = ranks.mean(axis=1).round(12)
+    n = len(score)
+    rank = score.rank(method="min").to_numpy()
+    return np.minimum((n_groups * (rank - 1)) // n, n_groups - 1).astype(np.int64)
 
 
 def lift_verdict(
@@ -335,36 +418,55 @@ def lift_verdict(
 ) -> str:
     """The answer to "does this segmentation predict behaviour?", from the eta² figures.
 
-    ``segments`` against the RFM baseline on ``outcome``: at least as much variance explained
-    reads "they predict behaviour"; at least ``comparable_ratio`` of it "about as well as";
-    less "RFM quintiles predict ... better"; below ``weak_below`` in absolute terms "they
-    describe customers but do not predict". A sentence on identity segments is added when
-    they were compared.
+    ``segments`` against the RFM baselines on ``outcome`` (the RFM score in as many groups as
+    there are segments, :data:`RFM_BASELINE`, and the named RFM segments,
+    :data:`RFM_NAMED_BASELINE`, whichever were compared). Below ``weak_below`` in absolute
+    terms the segments "describe customers but do not predict"; when the better RFM baseline
+    explains at least as much, the sentence says plainly that a simple RFM grouping predicts
+    as well as the segments (or better); when it explains at least ``comparable_ratio`` of
+    the segments' figure the segments predict "only a little better"; otherwise "better than a
+    simple RFM grouping". A sentence on identity segments is added when they were compared.
 
     Examples
     --------
-    >>> table = pd.DataFrame({"segmentation": ["segments", "RFM quintiles (baseline)"],
-    ...                       "kind": ["segments", "baseline"], "eta2_revenue": [0.31, 0.18]})
+    >>> table = pd.DataFrame({"segmentation": ["segments", "RFM score in k groups (baseline)"],
+    ...                       "kind": ["segments", "baseline"], "n_segments": [4, 4],
+    ...                       "eta2_revenue": [0.31, 0.18]})
     >>> lift_verdict(table, "revenue")
-    'Segments explain 31.0% of the variance in next-period revenue vs. 18.0% for RFM quintiles: they predict behaviour.'
+    'Segments explain 31.0% of the variance in next-period revenue vs. 18.0% for an RFM score in 4 groups: they predict behaviour better than a simple RFM grouping.'
     """  # noqa: E501
-    by = comparison.set_index("segmentation")[f"eta2_{outcome}"]
+    table = comparison.set_index("segmentation")
+    by = table[f"eta2_{outcome}"]
+    groups = table["n_segments"] if "n_segments" in table else pd.Series(dtype=float)
     label = f"next-period {OUTCOME_LABELS[outcome]}{f' ({window})' if window else ''}"
     seg = float(by[SEGMENTS])
     text = f"Segments explain {seg:.1%} of the variance in {label}"
-    if RFM_BASELINE in by.index and by[RFM_BASELINE] == by[RFM_BASELINE]:
-        rfm = float(by[RFM_BASELINE])
-        text += f" vs. {rfm:.1%} for RFM quintiles"
+    baselines: list[tuple[str, float]] = []
+    for key, words in (
+        (RFM_BASELINE, "an RFM score in {n} groups"),
+        (RFM_NAMED_BASELINE, "the {n} named RFM segments"),
+    ):
+        if key in by.index and by[key] == by[key]:
+            n = groups.get(key)
+            described = words.format(n=int(n) if n == n and n is not None else "k")
+            baselines.append((described.replace(" {n}", ""), float(by[key])))
+    if baselines:
+        text += " vs. " + " and ".join(f"{v:.1%} for {w}" for w, v in baselines)
+        best_words, best = max(baselines, key=lambda b: b[1])
         if seg < weak_below:
             text += ": they describe customers but do not predict what they do next."
-        elif seg >= rfm:
-            text += ": they predict behaviour."
-        elif seg >= comparable_ratio * rfm:
-            text += ": they predict behaviour about as well as RFM quintiles."
-        else:
+        elif best >= seg:
             text += (
-                ": RFM quintiles predict it better; the segments describe more than they predict."
+                f": a simple RFM grouping ({best_words}) predicts it as well as the segments"
+                f"{' or better' if best > seg else ''}."
             )
+        elif best >= comparable_ratio * seg:
+            text += (
+                ": they predict behaviour, but only a little better than a simple RFM grouping"
+                f" ({best_words})."
+            )
+        else:
+            text += ": they predict behaviour better than a simple RFM grouping."
     else:
         text += ": they predict behaviour." if seg >= weak_below else ": they do not predict it."
     identity = comparison[comparison["kind"] == "identity"]
@@ -724,8 +826,11 @@ def out_of_time_lift(
                 compared.append((f"{basis} basis alone", "basis", basis_labels))
     rfm_cols = list(BEHAVIOUR_COLUMNS)
     if all(c in features.columns for c in rfm_cols):
-        rfm = RFMSegmenter().fit(_rfm_inputs(features[rfm_cols]))
-        compared.append((RFM_BASELINE, "baseline", rfm.labels_))
+        rfm_inputs = _rfm_inputs(features[rfm_cols])
+        n_fitted = len(np.unique(labels))
+        compared.append((RFM_BASELINE, "baseline", rfm_score_groups(rfm_inputs, n_fitted)))
+        rfm = RFMSegmenter().fit(rfm_inputs)
+        compared.append((RFM_NAMED_BASELINE, "baseline", rfm.labels_))
     if identity is not None and len(identity.columns) > 1:
         Xi = _identity_matrix(identity, features["customer_id"])
         if Xi is not None:

@@ -13,7 +13,10 @@ reachable     share of members with a consented channel (``*_consent`` columns) 
 stable        mean bootstrap Jaccard of the segment (:func:`bootstrap_stability`, Hennig 2007)
 distinct      the strongest significant difference in outcomes against the other customers:
               Cohen's d (Mann-Whitney U) or Cramér's V (chi-square), p-values corrected by
-              Benjamini-Hochberg or Holm (:mod:`segmint.evaluate._tests`)
+              Benjamini-Hochberg or Holm (:mod:`segmint.evaluate._tests`); in a run the
+              outcomes are those of the *next* period (the out-of-time lift's window, segments
+              refitted at its cut-off), not the recency, frequency and revenue the segments
+              were built from -- those differ by construction
 actionable    the strongest significant difference on something a marketer can change
               (channel mix, category mix, discount share, consent: ``levers``), as Cohen's d
               against the other customers (Mann-Whitney U, corrected); fixed identity such as
@@ -191,6 +194,9 @@ def validity_scorecard(
     stability_ari: float | None = None,
     reach: pd.DataFrame | None = None,
     thresholds: ScorecardConfig | None = None,
+    outcome_labels: np.ndarray | None = None,
+    outcome_window: str = "",
+    outcome_missing: str = "",
 ) -> Scorecard:
     """Grade every segment on the six validity criteria.
 
@@ -216,6 +222,16 @@ def validity_scorecard(
         *reachable* ``n.a.``.
     thresholds : ScorecardConfig, optional
         Pass / warn thresholds; defaults when omitted.
+    outcome_labels : ndarray, optional
+        Segment ids row-aligned with ``outcomes`` when those are not the customers of
+        ``labels`` -- the next-period outcomes of the segments refitted at the lift's cut-off,
+        with the current segments' ids. A segment without customers there is ``n.a.``.
+    outcome_window : str, default=""
+        Where the outcomes come from, written into every *distinct* figure (e.g. "next period
+        1998-01-02 to 1998-06-30").
+    outcome_missing : str, default=""
+        When not empty, no outcomes could be measured (``outcomes`` is ignored): *distinct* is
+        ``n.a.`` with this reason.
 
     Returns
     -------
@@ -329,11 +345,28 @@ def validity_scorecard(
         )
 
     # --- distinct: outcomes tested segment vs rest
-    overall_tests, pairwise = distinctness(
-        outcomes, labels, binary=binary_outcomes, correction=cfg.correction
-    )
     correction = "Benjamini-Hochberg" if cfg.correction == "bh" else "Holm"
+    judged = labels if outcome_labels is None else np.asarray(outcome_labels)
+    where = f", {outcome_window}" if outcome_window else ""
+    if outcome_missing:
+        # no columns: the empty tables, with their columns
+        overall_tests, pairwise = distinctness(pd.DataFrame(index=range(0)), np.array([]))
+    else:
+        overall_tests, pairwise = distinctness(
+            outcomes, judged, binary=binary_outcomes, correction=cfg.correction
+        )
     for s in segments:
+        if outcome_missing or not (judged == s).any():
+            add(
+                s,
+                "distinct",
+                "n.a.",
+                np.nan,
+                f"d {cfg.distinct_d_pass} / V {cfg.distinct_v_pass}",
+                f"d {cfg.distinct_d_warn} / V {cfg.distinct_v_warn}",
+                outcome_missing or f"no segment {s} among the segments refitted{where}",
+            )
+            continue
         tests = pairwise[pairwise["segment_id"] == s].copy()
         is_d = tests["effect_name"] == "Cohen's d"
         tests["size"] = tests["effect"].abs()
@@ -352,12 +385,12 @@ def validity_scorecard(
             figure = (
                 f"{best['outcome']}: {best['segment_value']:,.2f} vs {best['rest_value']:,.2f}"
                 f" for the rest ({symbol} = {best['effect']:.2f}, {_p_text(best['p_adjusted'])},"
-                f" {best['test']}, {correction})"
+                f" {best['test']}, {correction}{where})"
             )
             value = float(best["size"])
         else:
             status, value = "fail", float(tests["size"].max()) if len(tests) else np.nan
-            figure = f"no outcome differs significantly ({correction}, alpha {cfg.alpha})"
+            figure = f"no outcome differs significantly ({correction}, alpha {cfg.alpha}{where})"
         add(
             s,
             "distinct",
@@ -447,7 +480,9 @@ def validity_scorecard(
             if len(overall_tests)
             else np.nan,
             f"{int((overall_tests['p_adjusted'] < cfg.alpha).sum())} of {len(overall_tests)}"
-            f" outcomes differ across segments (Kruskal-Wallis / chi-square, {correction})",
+            f" outcomes differ across segments (Kruskal-Wallis / chi-square, {correction}{where})"
+            if not outcome_missing
+            else outcome_missing,
         ),
         "actionable": (
             np.nan,

@@ -435,3 +435,52 @@ class ColumnPreparer(TransformerMixin, BaseEstimator):
         prep.feature_names_out_ = list(data["columns_out"])
         prep.dropped_ = [dict(d) for d in data["dropped"]]
         return prep
+
+
+def drop_uninformative(
+    features: pd.DataFrame, names: list[str], *, max_mode_share: float = 0.99
+) -> tuple[list[str], dict[str, str]]:
+    """Leave out constant and near-constant numeric features before fitting.
+
+    A feature on which (nearly) every customer has the same value cannot separate segments; it
+    only adds a standardised column of noise around one value (and, once winsorised at the
+    0.5th/99.5th percentiles, a column that may be constant). A feature is dropped when its
+    most common value is held by at least ``max_mode_share`` of the customers; at least one
+    feature is always kept.
+
+    Parameters
+    ----------
+    features : pandas.DataFrame
+        The feature table.
+    names : list of str
+        The numeric features meant for the segmenter.
+    max_mode_share : float, default=0.99
+        Share of customers at the most common value from which a feature is dropped.
+
+    Returns
+    -------
+    (list of str, dict)
+        The features kept, in order, and ``name -> note`` for every feature dropped, e.g.
+        ``"return_rate: constant (0 for every customer)"``.
+
+    Examples
+    --------
+    >>> frame = pd.DataFrame({"a": [1.0, 2.0, 3.0], "b": [0.0, 0.0, 0.0]})
+    >>> drop_uninformative(frame, ["a", "b"])
+    (['a'], {'b': 'b: constant (0 for every customer)'})
+    """
+    dropped: dict[str, str] = {}
+    n = len(features)
+    if n == 0:
+        return list(names), dropped
+    for name in names:
+        counts = features[name].value_counts(dropna=False)
+        mode, share = counts.index[0], counts.iloc[0] / n
+        if len(counts) == 1:
+            dropped[name] = f"{name}: constant ({mode:g} for every customer)"
+        elif share >= max_mode_share:
+            dropped[name] = f"{name}: near-constant ({share:.1%} of customers at {mode:g})"
+    kept = [c for c in names if c not in dropped]
+    if not kept:
+        return list(names), {}
+    return kept, dropped

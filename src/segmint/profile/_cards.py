@@ -20,6 +20,7 @@ import pandas as pd
 from scipy import stats
 
 from segmint.evaluate._scorecard import channel_label
+from segmint.profile._names import name_evidence
 from segmint.profile._profiles import SegmentProfiles
 
 __all__ = [
@@ -106,6 +107,9 @@ class PersonaCard:
     clv_share: float | None
     sections: list[CardSection]
     notes: list[str] = field(default_factory=list)
+    #: why the segment has its name: one statement per word, with the segment's figure
+    #: (``value``) and the attribute (``source``), or ``source="given"`` for a given name
+    name_evidence: list[Statement] = field(default_factory=list)
 
     def section(self, key: str) -> CardSection | None:
         """The section ``key`` (see :data:`SECTIONS`), or None when it was left out."""
@@ -122,6 +126,7 @@ class PersonaCard:
         """The card as plain text (one line per statement)."""
         head = f"{self.segment_id}: {self.name}"
         lines = [head, "=" * len(head)]
+        lines += [f"  Named so: {s.text}" for s in self.name_evidence]
         for section in self.sections:
             lines.append(section.title)
             lines += [f"  - {s.text}" for s in section.statements]
@@ -627,6 +632,10 @@ def persona_cards(
     """
     labels = np.asarray(labels)
     descriptions = descriptions or {}
+    why_named = name_evidence(
+        profiles,
+        {int(s): names.get(int(s), f"Segment {int(s)}") for s in profiles.summary["segment_id"]},
+    )
     # customer attributes are described under "who" and "reach", not under "buy"
     identity = set(customers.columns) if customers is not None else set()
     cards = []
@@ -673,13 +682,20 @@ def persona_cards(
                     if statements
                 ],
                 notes=notes,
+                name_evidence=[
+                    Statement(e.text, e.segment_value, e.attribute or e.statistic)
+                    for e in why_named[segment_id]
+                ],
             )
         )
     return cards
 
 
 def card_table(cards: Sequence[PersonaCard]) -> pd.DataFrame:
-    """Every statement of every card as one table (segment, section, text, value, source)."""
+    """Every statement of every card as one table (segment, section, text, value, source).
+
+    The evidence for each segment's name comes first, as section ``"name"``.
+    """
     return pd.DataFrame(
         [
             {
@@ -691,7 +707,7 @@ def card_table(cards: Sequence[PersonaCard]) -> pd.DataFrame:
                 "source": st.source,
             }
             for c in cards
-            for s in c.sections
+            for s in [CardSection("name", "Why this name", c.name_evidence), *c.sections]
             for st in s.statements
         ]
     )

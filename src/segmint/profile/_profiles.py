@@ -30,6 +30,10 @@ class SegmentProfiles:
     p_value : pandas.DataFrame
         Welch t-test of the segment against all other customers, Bonferroni-adjusted over
         all segment-attribute pairs.
+    medians : pandas.DataFrame or None
+        Median of every attribute per segment and for all customers (last row, ``"all"``),
+        laid out like ``means``: the absolute figures segment names are checked against
+        (:mod:`segmint.profile._names`). ``None`` for profiles built without it.
     """
 
     summary: pd.DataFrame
@@ -37,6 +41,7 @@ class SegmentProfiles:
     index: pd.DataFrame
     effect: pd.DataFrame
     p_value: pd.DataFrame
+    medians: pd.DataFrame | None = None
 
     def wide(self, names: dict[int, str] | None = None) -> pd.DataFrame:
         """One row per segment with the summary and the attribute means (``profiles.csv``)."""
@@ -119,6 +124,9 @@ def profile_segments(
     overall_std = np.nanstd(data, axis=0)
     means.loc["all"] = overall_mean
     means.index.name = "segment_id"
+    medians = grouped.median()
+    medians.loc["all"] = values.median()
+    medians.index.name = "segment_id"
 
     with np.errstate(divide="ignore", invalid="ignore"):
         index = 100.0 * means.drop(index="all") / np.where(overall_mean == 0, np.nan, overall_mean)
@@ -161,4 +169,5 @@ def profile_segments(
         index=index,
         effect=effect,
         p_value=pd.DataFrame(p_adj, index=segments, columns=columns),
+        medians=medians,
     )

@@ -124,6 +124,87 @@ def line_chart(
     return "".join(parts)
 
 
+def series_chart(
+    xs: Sequence[float],
+    series: Sequence[tuple[str, Sequence[float], bool]],
+    *,
+    title: str,
+    x_label: str,
+    y_label: str,
+    width: int = 560,
+    height: int = 260,
+) -> str:
+    """Several lines over the same x values, with a legend; the y axis starts at 0.
+
+    ``series`` holds ``(label, ys, dashed)`` per line, coloured by position in the palette; a
+    dashed line has hollow markers. Missing (NaN) values are skipped.
+    """
+    pad_l, pad_r, pad_t, pad_b = 64, 16, 30, 40
+    parts = [
+        f'<svg class="chart" role="img" aria-label="{escape(title)}" width="{width}" '
+        f'height="{height}" viewBox="0 0 {width} {height}" xmlns="http://www.w3.org/2000/svg">',
+        f"<title>{escape(title)}</title>",
+    ]
+    x = [float(v) for v in xs]
+    finite = [float(y) for _, ys, _ in series for y in ys if y == y]
+    if x and finite:
+        x0, x1 = min(x), max(x)
+        x1 = x1 if x1 > x0 else x0 + 1
+        y1 = max(max(finite), 0.0) * 1.05 or 1.0
+
+        def sx(v: float) -> float:
+            return pad_l + (v - x0) / (x1 - x0) * (width - pad_l - pad_r)
+
+        def sy(v: float) -> float:
+            return pad_t + (1 - v / y1) * (height - pad_t - pad_b)
+
+        parts.append(
+            f'<line x1="{pad_l}" y1="{sy(0):.1f}" x2="{width - pad_r}" y2="{sy(0):.1f}" '
+            f'stroke="#9ca3af"/>'
+        )
+        for v in (0.0, y1 / 2, y1):
+            parts.append(
+                f'<text x="{pad_l - 6}" y="{sy(v) + 4:.1f}" text-anchor="end" font-size="11">'
+                f"{v:,.0f}</text>"
+            )
+        for v in x:
+            parts.append(
+                f'<text x="{sx(v):.1f}" y="{height - pad_b + 16}" text-anchor="middle" '
+                f'font-size="11">{v:g}</text>'
+            )
+        for i, (label, ys, dashed) in enumerate(series):
+            points = [(a, float(b)) for a, b in zip(x, ys, strict=True) if b == b]
+            stroke = color(i)
+            dash = ' stroke-dasharray="5 3"' if dashed else ""
+            path = " ".join(
+                f"{'M' if j == 0 else 'L'}{sx(a):.1f},{sy(b):.1f}"
+                for j, (a, b) in enumerate(points)
+            )
+            parts.append(
+                f'<path class="mark" d="{path}" fill="none" stroke="{stroke}" '
+                f'stroke-width="2"{dash}><title>{escape(label)}</title></path>'
+            )
+            for a, b in points:
+                parts.append(
+                    f'<circle class="mark" cx="{sx(a):.1f}" cy="{sy(b):.1f}" r="3" '
+                    f'fill="{"#fff" if dashed else stroke}" stroke="{stroke}" stroke-width="1.5">'
+                    f"<title>{escape(label)}, {a:g}: {b:,.1f}</title></circle>"
+                )
+            lx = pad_l + 8 + i * 170
+            parts.append(
+                f'<line x1="{lx}" y1="12" x2="{lx + 22}" y2="12" stroke="{stroke}" '
+                f'stroke-width="2"{dash}/><text x="{lx + 28}" y="16" font-size="12">'
+                f"{escape(label)}</text>"
+            )
+    parts.append(
+        f'<text x="{(width + pad_l) / 2:.0f}" y="{height - 6}" text-anchor="middle" '
+        f'font-size="12">{escape(x_label)}</text>'
+        f'<text x="14" y="{height / 2:.0f}" transform="rotate(-90 14 {height / 2:.0f})" '
+        f'text-anchor="middle" font-size="12">{escape(y_label)}</text></svg>'
+    )
+    return "".join(parts)
+
+
 def heat_color(index: float | None) -> str:
     """Background for a profile index cell: blue below 100, orange above, white at 100."""
     if index is None or index != index:

@@ -13,9 +13,18 @@ import numpy as np
 import pandas as pd
 from jinja2 import Environment, select_autoescape
 
+from segmint.evaluate._lift import BASELINE_DEFINITIONS
 from segmint.evaluate._scorecard import CRITERIA
+from segmint.profile._names import LONG_DAYS, RECENT_DAYS, name_evidence
 from segmint.profile._profiles import SegmentProfiles
-from segmint.report._charts import bar_chart, bubble_chart, color, heat_color, line_chart
+from segmint.report._charts import (
+    bar_chart,
+    bubble_chart,
+    color,
+    heat_color,
+    line_chart,
+    series_chart,
+)
 
 if TYPE_CHECKING:
     from segmint.strategy._deliverables import Deliverables
@@ -42,6 +51,7 @@ def _env() -> Environment:
     env.filters["pct"] = lambda v: "–" if v is None or v != v else f"{v:.1%}"
     env.filters["num"] = _num
     env.filters["heat"] = heat_color
+    env.filters["sig"] = lambda v, n=3: "–" if v is None or v != v else f"{v:,.{n}g}"
     return env
 
 
@@ -71,12 +81,16 @@ def build_content(
     bases: list[str],
     method: dict[str, Any],
     deliverables: Deliverables | None = None,
+    value_model: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Assemble the report's content model from the run's results (all numbers computed).
 
     With ``deliverables`` (scorecard, lift, persona cards, priorities, recommendations) the
     model also gets the keys ``stability``, ``scorecard``, ``lift``, ``persona_cards``,
-    ``priorities`` and ``recommendations``; each is ``None`` otherwise.
+    ``priorities`` and ``recommendations``; each is ``None`` otherwise. ``value_model`` (the
+    lifetime-value models of the value basis, as
+    :func:`~segmint.features._value.value_model_summary` gives them) becomes the "Lifetime value
+    model" part of the method section, with the holdout chart ``charts["value_holdout"]``.
     """
     summary = profiles.summary
     ids = [int(s) for s in summary["segment_id"]]
@@ -126,6 +140,7 @@ def build_content(
         ],
     }
     cards = []
+    why_named = name_evidence(profiles, names)
     for _, row in summary.iterrows():
         i = int(row["segment_id"])
         traits = profiles.top_traits(i, n=5)
@@ -133,6 +148,7 @@ def build_content(
             {
                 "id": i,
                 "name": names[i],
+                "name_evidence": [e.to_dict() for e in why_named[i]],
                 "color": color(i),
                 "customers": int(row["customers"]),
                 "share": float(row["share"]),
@@ -163,6 +179,7 @@ def build_content(
         "charts": charts,
         "heatmap": heatmap,
         "cards": cards,
+        "naming": {"recent_days": RECENT_DAYS, "long_days": LONG_DAYS},
         "bases": bases,
         "method": method,
         "sections": [{"name": n, "label": label} for n, label in SECTIONS],
@@ -172,10 +189,43 @@ def build_content(
         "persona_cards": None,
         "priorities": None,
         "recommendations": None,
+        "value_model": _value_model_content(value_model, charts),
     }
     if deliverables is not None:
         content.update(_deliverables_content(deliverables, names, charts))
     return content
+
+
+def _value_model_content(
+    value_model: dict[str, Any] | None, charts: dict[str, str]
+) -> dict[str, Any] | None:
+    """The lifetime-value part of the method section; draws the holdout chart into ``charts``.
+
+    The chart is the chosen model's cumulative repeat transactions per holdout period (week, or
+    purchase occasion of a discrete log),
+    predicted against actual (in the manner of Fader, Hardie & Lee, 2005, Figure 2).
+    """
+    if not value_model:
+        return None
+    holdout = value_model.get("holdout")
+    if holdout and holdout.get("periods"):
+        weekly = holdout["periods"]
+        charts["value_holdout"] = series_chart(
+            [w["period"] for w in weekly],
+            [
+                ("actual", [w["actual_cumulative"] for w in weekly], False),
+                (
+                    f"{holdout['model']} forecast",
+                    [w["predicted_cumulative"] for w in weekly],
+                    True,
+                ),
+            ],
+            title=f"Cumulative repeat transactions, {holdout['n_periods']}-{holdout['unit']} "
+            f"holdout {weekly[0]['start']} to {holdout['end']}",
+            x_label=f"{holdout['unit']} of the holdout",
+            y_label="repeat transactions",
+        )
+    return value_model
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
@@ -282,6 +332,7 @@ def _deliverables_content(
                 for r in _records(per_segment)
             ],
             "comparison": _records(comparison),
+            "baselines": BASELINE_DEFINITIONS,
             "outcomes": ["repeat_purchase", "retained", "revenue", "orders"],
         }
     elif d.lift_error:

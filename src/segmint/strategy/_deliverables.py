@@ -4,7 +4,8 @@
 piece is computed by its own module and can be used on its own:
 
 * :func:`segmint.evaluate._scorecard.validity_scorecard` — the validity scorecard;
-* :func:`segmint.evaluate._lift.out_of_time_lift` — out-of-time lift against RFM quintiles;
+* :func:`segmint.evaluate._lift.out_of_time_lift` — out-of-time lift against RFM at equal
+  granularity and the named RFM segments;
 * :func:`segmint.profile._cards.persona_cards` — persona cards;
 * :func:`segmint.strategy._prioritise.prioritise` — knock-outs and attractiveness;
 * :func:`segmint.strategy._playbook.recommend` — recommendations from the playbook.
@@ -23,7 +24,13 @@ from threadpoolctl import threadpool_limits
 
 from segmint._logging import logger
 from segmint.config import Config
-from segmint.evaluate._lift import LiftResult, out_of_time_lift, revenue_trend
+from segmint.evaluate._lift import (
+    BINARY_OUTCOMES,
+    OUTCOMES,
+    LiftResult,
+    out_of_time_lift,
+    revenue_trend,
+)
 from segmint.evaluate._scorecard import Scorecard, reach_flags, validity_scorecard
 from segmint.exceptions import SegmintError
 from segmint.features._catalogue import FeatureOptions
@@ -108,22 +115,6 @@ def _stability(
             ari = float(evidence.loc[evidence["chosen"], "stability_ari"].iloc[0])
         return own, ari
     return None, None
-
-
-def _outcomes(features: pd.DataFrame, horizon_days: int) -> tuple[pd.DataFrame, tuple[str, ...]]:
-    """What customers did over the data period, for *distinct*."""
-    columns: dict[str, pd.Series] = {}
-    if "monetary" in features:
-        columns["revenue"] = features["monetary"].astype(float)
-    if "frequency" in features:
-        columns["orders"] = features["frequency"].astype(float)
-        columns["repeat_buyer"] = (features["frequency"] >= 2).astype(float)
-    if "recency_days" in features:
-        columns[f"active_last_{horizon_days}_days"] = (
-            features["recency_days"] < horizon_days
-        ).astype(float)
-    binary = tuple(c for c in columns if c == "repeat_buyer" or c.startswith("active_"))
-    return pd.DataFrame(columns), binary
 
 
 def _identity(customers: pd.DataFrame | None, ids: pd.Series) -> pd.DataFrame | None:
@@ -283,19 +274,6 @@ def _build(
         # every other customer unreachable
         reach = reach.iloc[:, :0]
 
-    stability_table, ari = _stability(stability, segmenter)
-    outcomes, binary = _outcomes(features.reset_index(drop=True), ev.lift.horizon_days)
-    scorecard = validity_scorecard(
-        labels,
-        attributes=attributes,
-        outcomes=outcomes,
-        binary_outcomes=binary,
-        stability=stability_table,
-        stability_ari=ari,
-        reach=reach if reach.shape[1] else None,
-        thresholds=ev.scorecard,
-    )
-
     segments = pd.DataFrame({"customer_id": ids.to_numpy(), "segment_id": labels})
     lift, lift_error = None, None
     try:
@@ -319,6 +297,32 @@ def _build(
     except SegmintError as exc:
         lift_error = exc.message
         logger.warning("out-of-time lift not computed: %s", exc.message)
+
+    stability_table, ari = _stability(stability, segmenter)
+    # distinct is judged on what customers did *after* the lift's cut-off (segments refitted
+    # there, ids matched to today's), not on the recency, frequency and revenue the segments
+    # were built from
+    if lift is not None:
+        outcomes = lift.outcomes[list(OUTCOMES)].astype(float)
+        outcome_labels = lift.outcomes["segment_id"].to_numpy()
+        window = f"next-period outcomes {lift.cutoff} to the day before {lift.end}"
+        missing = ""
+    else:
+        outcomes, outcome_labels, window = pd.DataFrame(), None, ""
+        missing = f"next-period outcomes not measured: {lift_error or 'no out-of-time lift'}"
+    scorecard = validity_scorecard(
+        labels,
+        attributes=attributes,
+        outcomes=outcomes,
+        binary_outcomes=BINARY_OUTCOMES,
+        stability=stability_table,
+        stability_ari=ari,
+        reach=reach if reach.shape[1] else None,
+        thresholds=ev.scorecard,
+        outcome_labels=outcome_labels,
+        outcome_window=window,
+        outcome_missing=missing,
+    )
 
     trend = revenue_trend(con, segments, snapshot_date, ev.lift.horizon_days)
     typing_tool = _typing_tool(features, feature_names, labels, config.seed)
