@@ -23,17 +23,18 @@ from segmint.features.clv import (
     BetaGeoModel,
     GammaGammaModel,
     ParetoNBDModel,
-    _bgnbd_loglik,
-    _bgnbd_uncond_part,
-    _gg_loglik,
-    _pnbd_log_a0,
     clv_report,
     customer_lifetime_value,
     rfm_summary,
 )
 from segmint.features.clv._base import _unique_rows
-from segmint.features.clv._bgnbd import _bgnbd_uncond_quadrature
-from segmint.features.clv._pareto import _pnbd_loglik
+from segmint.features.clv._bgnbd import (
+    _bgnbd_loglik,
+    _bgnbd_uncond_part,
+    _bgnbd_uncond_quadrature,
+)
+from segmint.features.clv._gamma_gamma import _gg_loglik
+from segmint.features.clv._pareto import _pnbd_log_a0, _pnbd_loglik
 
 CDNOW_SAMPLE = (
     Path(__file__).resolve().parents[3] / "shared" / "data" / "cdnow" / "CDNOW_sample.txt"
@@ -158,6 +159,25 @@ def test_cdnow_pareto_nbd_reproduces_published_estimates(cdnow_summary: pd.DataF
     (x, tx, T), w = _unique_rows(*(s[c].to_numpy(float) for c in ("frequency", "recency", "T")))
     direct, _ = _pnbd_loglik(*model._values(), x, tx, T, w)
     assert model.log_likelihood_ == pytest.approx(direct, abs=1e-6)
+
+
+def test_unique_rows_merge_identical_rows_and_sum_their_weights() -> None:
+    x = np.array([1.0, 0.0, 1.0, 2.0, 1.0])
+    t = np.array([3.0, 0.0, 3.0, 1.0, 3.0])
+    (ux, ut), counts = _unique_rows(x, t)
+    np.testing.assert_array_equal(ux, [0.0, 1.0, 2.0])
+    np.testing.assert_array_equal(ut, [0.0, 3.0, 1.0])
+    np.testing.assert_array_equal(counts, [1.0, 3.0, 1.0])
+    # weights are summed per unique row; rows of weight 0 are dropped
+    (ux, ut), w = _unique_rows(x, t, weights=np.array([2.0, 0.5, 1.5, 0.0, 1.0]))
+    np.testing.assert_array_equal(ux, [0.0, 1.0])
+    np.testing.assert_array_equal(ut, [0.0, 3.0])
+    np.testing.assert_array_equal(w, [0.5, 4.5])
+
+
+def test_models_without_a_diagnosis_keep_the_fit_reason(cdnow_bgnbd: BetaGeoModel) -> None:
+    assert "data_diagnosis" not in cdnow_bgnbd.diagnostics_
+    assert "fit_reason" not in cdnow_bgnbd.diagnostics_
 
 
 def _hessian_standard_errors(loglik, params: np.ndarray) -> np.ndarray:

@@ -20,18 +20,14 @@ from scipy.special import comb, roots_jacobi
 from sklearn.exceptions import NotFittedError
 
 from segmint.exceptions import InputError, ModelError
-from segmint.features.clv._bgbb import (
+from segmint.features.clv import (
     BetaGeoBetaBinomModel,
-    _bgbb_log_l,
-    _bgbb_loglik,
-    _log_beta_sum,
-    bgbb_summary,
-)
-from segmint.features.clv._sbg import (
     ShiftedBetaGeometricModel,
-    _sbg_loglik,
+    bgbb_summary,
     contract_durations,
 )
+from segmint.features.clv._bgbb_numerics import _bgbb_log_l, _bgbb_loglik, _log_beta_sum
+from segmint.features.clv._sbg import _sbg_loglik
 
 # --------------------------------------------------------------------------------------------
 # Published data
@@ -391,7 +387,7 @@ def test_bgbb_gradient_matches_finite_differences() -> None:
 
 
 def test_bgbb_likelihood_is_blocked_without_changing_it(monkeypatch: pytest.MonkeyPatch) -> None:
-    import segmint.features.clv._bgbb as bgbb
+    import segmint.features.clv._bgbb_numerics as bgbb_numerics
 
     rng = np.random.default_rng(5)
     n = rng.integers(1, 40, 300).astype(float)
@@ -399,7 +395,7 @@ def test_bgbb_likelihood_is_blocked_without_changing_it(monkeypatch: pytest.Monk
     x = np.where(tx > 0, np.maximum(1, np.floor(rng.random(300) * tx)), 0.0)
     w = rng.random(300) + 0.5
     full = _bgbb_loglik(1.1, 0.8, 0.6, 2.5, x, tx, n, w)
-    monkeypatch.setattr(bgbb, "_BLOCK_CELLS", 97)  # many small blocks
+    monkeypatch.setattr(bgbb_numerics, "_BLOCK_CELLS", 97)  # many small blocks
     blocked = _bgbb_loglik(1.1, 0.8, 0.6, 2.5, x, tx, n, w)
     assert blocked[0] == pytest.approx(full[0], rel=1e-13)
     np.testing.assert_allclose(blocked[1], full[1], rtol=1e-12)
@@ -998,3 +994,21 @@ def test_sbg_hard_cases(case: str) -> None:
     for p in preds:
         assert np.all(np.isfinite(p)) and np.all(np.asarray(p) >= 0)
     assert np.all(np.asarray(preds[0]) <= 1) and np.all(np.asarray(preds[2]) <= 1)
+
+
+def test_the_model_modules_still_export_their_summaries() -> None:
+    from segmint.features.clv import _bgbb, _sbg
+
+    assert _bgbb.BetaGeoBetaBinomModel is BetaGeoBetaBinomModel
+    assert _bgbb.bgbb_summary is bgbb_summary
+    assert _sbg.ShiftedBetaGeometricModel is ShiftedBetaGeometricModel
+    assert _sbg.contract_durations is contract_durations
+
+
+def test_a_data_diagnosis_becomes_the_reason_and_keeps_the_fit_reason() -> None:
+    m = ShiftedBetaGeometricModel().fit_survivors([1000, 1000, 1000, 1000])
+    assert not m.converged_
+    diagnosis = m.diagnostics_["data_diagnosis"]
+    assert m.convergence_reason_ == f"sBG: {diagnosis}" and "nobody" in diagnosis
+    assert m.diagnostics_["fit_reason"] not in (None, m.convergence_reason_)
+    assert m.n_customers_ == 1000

@@ -1,10 +1,9 @@
-"""Base classes and input checks of the lifetime-value models.
+"""Base classes of the lifetime-value models (their input checks are in ``_inputs``).
 
-* input validation of per-customer arrays (:func:`_as_array`, :func:`_check_rft`, ...) and the
-  wrapping of results back into pandas Series (:func:`_wrap`);
 * :class:`_CLVModel`, the scikit-learn-style base of every model: hyper-parameters, the fit
   through :func:`~segmint.features.clv._fit.fit_mle` (identical customers collapsed into
-  weighted rows, data rescaled first), the fitted attributes ``params_``,
+  weighted rows, optionally with given weights, data rescaled first, a model-specific
+  diagnosis of degenerate data), the fitted attributes ``params_``,
   ``log_likelihood_``, ``n_customers_``, ``converged_``, ``convergence_reason_``,
   ``std_errors_`` and ``diagnostics_``, and JSON round-tripping (state format 2; format 1
   states of earlier versions are still read);
@@ -19,101 +18,30 @@ import numbers
 from typing import Any, ClassVar, Self
 
 import numpy as np
-import pandas as pd
 
 from segmint._logging import logger
 from segmint.exceptions import InputError, ModelError
 from segmint.features.clv._fit import Limit, fit_mle, json_safe
-from segmint.features.clv._summary import _is_real
+from segmint.features.clv._inputs import (
+    _as_array,
+    _check_rft,
+    _check_same_length,
+    _is_real,
+    _wrap,
+)
 
 _FORMAT_VERSION = 2
 _READABLE_FORMATS = (1, 2)
-
-
-def _as_array(name: str, values: Any) -> np.ndarray:
-    try:
-        arr = np.asarray(values, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise InputError(f"{name} must be numeric", hint=f"pass numbers for {name}") from exc
-    if arr.ndim > 1:
-        raise InputError(
-            f"{name} must be one-dimensional, got shape {arr.shape}",
-            hint="pass one value per customer",
-        )
-    if not np.all(np.isfinite(arr)):
-        raise InputError(
-            f"{name} contains {int(np.sum(~np.isfinite(arr)))} missing or infinite value(s)",
-            hint="drop or fill those customers first",
-        )
-    if np.any(arr < 0):
-        raise InputError(
-            f"{name} contains negative values (min {arr.min():g})",
-            hint=f"{name} cannot be negative",
-        )
-    return arr
-
-
-def _check_same_length(**arrays: np.ndarray) -> int:
-    lengths = {name: arr.size for name, arr in arrays.items() if arr.ndim == 1}
-    if len(set(lengths.values())) > 1:
-        detail = ", ".join(f"{name}={n}" for name, n in lengths.items())
-        raise InputError(
-            f"inputs have different lengths ({detail})",
-            hint="pass one value per customer in each input",
-        )
-    n = next(iter(lengths.values()), 1)
-    if n == 0:
-        raise InputError("no customers given", hint="pass at least one customer")
-    return n
-
-
-def _spend_arrays(frequency: Any, monetary_value: Any) -> tuple[np.ndarray, np.ndarray]:
-    x = _as_array("frequency", frequency)
-    m = _as_array("monetary_value", monetary_value)
-    _check_same_length(frequency=x, monetary_value=m)
-    return x, m
-
-
-def _check_rft(frequency: np.ndarray, recency: np.ndarray, T: np.ndarray) -> None:
-    frequency, recency, T = np.broadcast_arrays(frequency, recency, T)
-    if np.any(recency > T * (1 + 1e-12) + 1e-12):
-        raise InputError(
-            f"recency exceeds T for {int(np.sum(recency > T))} customer(s)",
-            hint="recency (first to last purchase) cannot be longer than T (first purchase to "
-            "the end of the calibration period); check the column order",
-        )
-    if np.any((frequency == 0) & (recency > 0)):
-        raise InputError(
-            f"{int(np.sum((frequency == 0) & (recency > 0)))} customer(s) have frequency 0 "
-            "but positive recency",
-            hint="recency must be 0 for customers without repeat purchases",
-        )
-
-
-def _series_like(*values: Any) -> pd.Series | None:
-    for value in values:
-        if isinstance(value, pd.Series):
-            return value
-    return None
-
-
-def _wrap(result: np.ndarray, *inputs: Any, name: str) -> Any:
-    """Return a Series (index of the first Series input), a float for scalars, else an array."""
-    like = _series_like(*inputs)
-    if like is not None and result.ndim == 1 and result.shape[0] == len(like):
-        return pd.Series(result, index=like.index, name=name)
-    if result.ndim == 0:
-        return float(result)
-    return result
 
 
 class _CLVModel:
     """Base class: scikit-learn-style parameter handling, the fit and JSON round-tripping.
 
     A subclass names its parameters in ``_param_names``, gives the weighted log-likelihood in
-    :meth:`_loglik` (with its gradient, or ``None``), the rescaling of its data in
-    :meth:`_rescale`, its starts in :meth:`_starts` and its :class:`~._fit.Limit` directions
-    in ``_limits``; :meth:`_fit_rows` hands all of it to :func:`~._fit.fit_mle`.
+    :meth:`_loglik` (with its gradient, or ``None``), its starts in :meth:`_starts` and its
+    :class:`~._fit.Limit` directions in ``_limits``, and may rescale its data in
+    :meth:`_rescale` (default: none) and explain degenerate data in :meth:`_diagnose`
+    (default: no diagnosis); :meth:`_fit_rows` hands all of it to :func:`~._fit.fit_mle`.
     """
 
     _param_names: ClassVar[tuple[str, ...]] = ()
@@ -204,22 +132,38 @@ class _CLVModel:
 
         The fit runs on the rescaled columns; parameter ``k`` on the original scale is the
         fitted one times ``factors[k]`` and the original-scale log-likelihood is the fitted one
-        plus ``offset``.
+        plus ``offset``. The default is no rescaling, for models whose parameters are of order
+        1 whatever the units of the data (e.g. beta shapes).
         """
-        raise NotImplementedError
+        return columns, {}, 0.0
 
     def _starts(self, columns: list[np.ndarray], w: np.ndarray) -> list[list[float]]:
         """Deterministic starting values on the fitting scale (the first is all ones)."""
         raise NotImplementedError
 
-    def _fit_rows(self, *columns: np.ndarray) -> Self:
+    def _diagnose(self, columns: list[np.ndarray], w: np.ndarray) -> str | None:
+        """A plain-words diagnosis of data that cannot identify the model, else ``None``.
+
+        Called by :meth:`_fit_rows` on the unique rows (original scale) and their weights.
+        A diagnosis is kept in ``diagnostics_["data_diagnosis"]``; when the fit did not
+        converge it also becomes ``convergence_reason_``, and the reason of
+        :func:`~._fit.fit_mle` moves to ``diagnostics_["fit_reason"]`` (from a corner of the
+        parameter space every limit looks flat, so the limit checks can name several
+        contradicting directions where the diagnosis names the cause). The default gives
+        none.
+        """
+        return None
+
+    def _fit_rows(self, *columns: np.ndarray, weights: np.ndarray | None = None) -> Self:
         """Fit by maximum likelihood on validated per-customer columns and return ``self``.
 
-        Identical customers are collapsed into weighted rows, the data are rescaled and
+        Identical rows are collapsed into weighted unique rows (``weights``, one per row,
+        default 1, are summed; rows of weight 0 are dropped), the data are rescaled and
         :func:`~._fit.fit_mle` does the rest (bounded log-parameters, several deterministic
-        starts, the convergence rule).
+        starts, the convergence rule); :meth:`_diagnose` may then name the cause of a failed
+        fit. ``n_customers_`` is the sum of the weights, rounded.
         """
-        unique, w = _unique_rows(*columns)
+        unique, w = _unique_rows(*columns, weights=weights)
         data, factors, offset = self._rescale(unique, w)
         result = fit_mle(
             lambda theta: self._loglik(theta, *data, w),
@@ -233,20 +177,29 @@ class _CLVModel:
             max_iter=int(self.max_iter),
             limits=self._limits,
         )
+        reason = result.reason
+        diagnostics = dict(result.diagnostics)
+        diagnosis = self._diagnose(unique, w)
+        if diagnosis is not None:
+            diagnostics["data_diagnosis"] = diagnosis
+            if reason is not None:
+                diagnostics["fit_reason"] = reason
+                reason = f"{self._label}: {diagnosis}"
         self.params_ = dict(result.params)
         self.log_likelihood_ = result.log_likelihood
-        self.n_customers_ = int(w.sum())
+        self.n_customers_ = round(float(w.sum()))
         self.converged_ = result.converged
-        self.convergence_reason_ = result.reason
+        self.convergence_reason_ = reason
         self.std_errors_ = dict(result.std_errors)
-        self.diagnostics_ = result.diagnostics
+        self.diagnostics_ = diagnostics
         logger.info(
-            "%s fitted on %d customers: %s, log-likelihood %.4f%s",
+            "%s fitted on %d customers (%d distinct rows): %s, log-likelihood %.4f%s",
             type(self).__name__,
             self.n_customers_,
+            w.size,
             ", ".join(f"{k}={v:.6g}" for k, v in self.params_.items()),
             self.log_likelihood_,
-            "" if result.converged else f" (NOT converged: {result.reason})",
+            "" if result.converged else f" (NOT converged: {reason})",
         )
         return self
 
@@ -363,11 +316,30 @@ class _CLVModel:
         return model
 
 
-def _unique_rows(*columns: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
-    """Collapse identical customers into unique rows with counts (likelihood weights)."""
+def _unique_rows(
+    *columns: np.ndarray, weights: np.ndarray | None = None
+) -> tuple[list[np.ndarray], np.ndarray]:
+    """Collapse identical rows into unique rows (sorted) with summed weights.
+
+    Parameters
+    ----------
+    *columns : numpy.ndarray
+        Per-row data columns of equal length.
+    weights : numpy.ndarray, optional
+        Weight of each row (number of customers), default 1; rows of weight 0 are dropped.
+
+    Returns
+    -------
+    list of numpy.ndarray, numpy.ndarray
+        The unique rows' columns and their weights (the likelihood weights).
+    """
     stacked = np.column_stack(columns)
-    uniq, counts = np.unique(stacked, axis=0, return_counts=True)
-    return [uniq[:, i] for i in range(uniq.shape[1])], counts.astype(np.float64)
+    if weights is None:
+        weights = np.ones(stacked.shape[0])
+    keep = weights > 0
+    uniq, inverse = np.unique(stacked[keep], axis=0, return_inverse=True)
+    w = np.bincount(inverse.ravel(), weights=weights[keep], minlength=uniq.shape[0])
+    return [uniq[:, i] for i in range(uniq.shape[1])], w
 
 
 class _PurchaseModel(_CLVModel):

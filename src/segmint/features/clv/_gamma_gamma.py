@@ -13,8 +13,9 @@ from scipy.special import digamma, gammaln
 
 from segmint._logging import logger
 from segmint.exceptions import InputError
-from segmint.features.clv._base import _CLVModel, _spend_arrays, _wrap
+from segmint.features.clv._base import _CLVModel
 from segmint.features.clv._fit import Limit
+from segmint.features.clv._inputs import _spend_arrays, _wrap
 
 __all__ = ["GammaGammaModel"]
 

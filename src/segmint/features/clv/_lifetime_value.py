@@ -12,11 +12,10 @@ from typing import Any
 import numpy as np
 
 from segmint.exceptions import InputError
-from segmint.features.clv._base import _spend_arrays, _wrap
 from segmint.features.clv._bgnbd import BetaGeoModel
 from segmint.features.clv._gamma_gamma import GammaGammaModel
+from segmint.features.clv._inputs import _is_real, _spend_arrays, _wrap
 from segmint.features.clv._pareto import ParetoNBDModel
-from segmint.features.clv._summary import _is_real
 
 __all__ = ["customer_lifetime_value"]
 

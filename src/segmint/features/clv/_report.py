@@ -17,7 +17,8 @@ from segmint.exceptions import InputError
 from segmint.features.clv._bgnbd import BetaGeoModel
 from segmint.features.clv._fit import json_safe
 from segmint.features.clv._gamma_gamma import GammaGammaModel
-from segmint.features.clv._summary import _to_date, rfm_summary
+from segmint.features.clv._sql import _to_date
+from segmint.features.clv._summary import rfm_summary
 
 __all__ = ["clv_report"]
 

@@ -1,4 +1,4 @@
-r"""The shifted-beta-geometric (sBG) model of contractual retention, and its input from contracts.
+r"""The shifted-beta-geometric (sBG) model of contractual retention.
 
 In a *contractual* setting (subscriptions, memberships, telco, SaaS) churn is observed: at each
 renewal a customer either renews or leaves. Fader & Hardie (2007) [1]_ model the renewal
@@ -8,13 +8,14 @@ renewal with a constant probability :math:`\theta` (a geometric lifetime), and
 then *rises* over time, as the customers most likely to leave leave first, which is why a
 single aggregate retention rate undervalues a customer base [2]_.
 
-* :class:`ShiftedBetaGeometricModel` -- the model: maximum likelihood through
-  :func:`~segmint.features.clv._fit.fit_mle` on per-customer (duration, churned) data or on a
-  cohort's survivor counts; survival function, churn probabilities, retention curve, expected
-  and discounted expected residual lifetime (DERL, [2]_).
-* :func:`contract_durations` -- a contracts table (customer, start, end or none) turned into
-  the per-customer (duration, churned) input for a period length (month, quarter, year, week,
-  day).
+* :class:`ShiftedBetaGeometricModel` (here) -- the model and its likelihood
+  (:func:`_sbg_loglik`): maximum likelihood through :func:`~segmint.features.clv._fit.fit_mle`
+  on per-customer (duration, churned) data or on a cohort's survivor counts; survival
+  function, churn probabilities, retention curve, expected and discounted expected residual
+  lifetime (DERL, [2]_).
+* :func:`contract_durations` (``_contracts``, re-exported here) -- a contracts table
+  (customer, start, end or none) turned into the per-customer (duration, churned) input for a
+  period length (month, quarter, year, week, day); survivor counts into weighted rows.
 
 For the two cohorts of 1,000 customers of [1]_ (survivors after years 0-7: high end 1000, 869,
 743, 653, 593, 551, 517, 491; regular 1000, 631, 468, 382, 326, 289, 262, 241) the fit
@@ -33,21 +34,25 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Self
 
-import duckdb
 import numpy as np
-import pandas as pd
 from scipy.special import betaln, digamma, hyp2f1
 
-from segmint._logging import logger
 from segmint.exceptions import InputError
-from segmint.features.clv._base import _as_array, _check_same_length, _CLVModel, _wrap
-from segmint.features.clv._bgbb import _as_counts, _as_weights, _WeightedFitMixin
+from segmint.features.clv._base import _CLVModel
+from segmint.features.clv._contracts import _survivor_rows, contract_durations
 from segmint.features.clv._fit import Limit
-from segmint.features.clv._summary import _is_real, _quote_ident, _to_date
+from segmint.features.clv._inputs import (
+    _as_array,
+    _as_counts,
+    _as_weights,
+    _check_same_length,
+    _discount_factor,
+    _wrap,
+)
 
 __all__ = ["ShiftedBetaGeometricModel", "contract_durations"]
 
-_PERIODS = ("month", "quarter", "year", "week", "day")
+_DISCOUNT_HINT = "e.g. 0.10 for 10 % per period; for no discounting use expected_residual_lifetime"
 _NO_CHURN = "(almost) nobody churns (theta -> 0)"
 _ALL_CHURN = "(almost) everybody churns at the first renewal (theta -> 1)"
 _SAME_THETA = (
@@ -81,7 +86,7 @@ def _sbg_loglik(
     return float(np.sum(w * terms)), grad
 
 
-class ShiftedBetaGeometricModel(_WeightedFitMixin, _CLVModel):
+class ShiftedBetaGeometricModel(_CLVModel):
     r"""Shifted-beta-geometric model of contractual retention (Fader & Hardie, 2007).
 
     At each renewal an active customer churns with probability :math:`\theta`, constant for
@@ -238,7 +243,7 @@ class ShiftedBetaGeometricModel(_WeightedFitMixin, _CLVModel):
                 hint="the sBG model learns from renewals and churns; observe the customers "
                 "for at least one period",
             )
-        return self._fit_weighted([t, c], w)
+        return self._fit_rows(t, c, weights=w)
 
     def fit_survivors(self, survivors: Any) -> Self:
         """Fit the model on one cohort's survivor counts.
@@ -270,29 +275,8 @@ class ShiftedBetaGeometricModel(_WeightedFitMixin, _CLVModel):
            *Journal of Interactive Marketing*, 21(1), 76-90.
         """
         self._check_hyperparameters()
-        s = _as_array("survivors", survivors)
-        if s.ndim != 1 or s.size < 2:
-            raise InputError(
-                "survivors needs at least two counts (the cohort size and the survivors after "
-                "the first renewal)",
-                hint="e.g. [1000, 869, 743] for a cohort of 1,000 observed for two periods",
-            )
-        if s[0] <= 0:
-            raise InputError(
-                "the cohort is empty (survivors[0] is 0)", hint="survivors[0] is the cohort size"
-            )
-        if np.any(np.diff(s) > 0):
-            t_bad = int(np.argmax(np.diff(s) > 0)) + 1
-            raise InputError(
-                f"survivors increase at period {t_bad} ({s[t_bad - 1]:g} -> {s[t_bad]:g})",
-                hint="survivors[t] counts the cohort's customers still active after renewal t; "
-                "it cannot grow (new customers form a new cohort)",
-            )
-        periods = np.arange(1, s.size, dtype=np.float64)
-        duration = np.concatenate([periods, [periods[-1]]])
-        churned = np.concatenate([np.ones(periods.size), [0.0]])
-        weights = np.concatenate([-np.diff(s), [s[-1]]])
-        return self._fit_weighted([duration, churned], weights)
+        duration, churned, weights = _survivor_rows(survivors)
+        return self._fit_rows(duration, churned, weights=weights)
 
     def _diagnose(self, columns: list[np.ndarray], w: np.ndarray) -> str | None:
         t, c = columns
@@ -318,12 +302,6 @@ class ShiftedBetaGeometricModel(_WeightedFitMixin, _CLVModel):
         self, params: np.ndarray, t: np.ndarray, c: np.ndarray, w: np.ndarray
     ) -> tuple[float, np.ndarray]:
         return _sbg_loglik(float(params[0]), float(params[1]), t, c, w)
-
-    def _rescale(
-        self, columns: list[np.ndarray], w: np.ndarray
-    ) -> tuple[list[np.ndarray], dict[str, float], float]:
-        """No rescaling: the parameters are beta shapes, of order 1 whatever the period."""
-        return columns, {}, 0.0
 
     def _starts(self, columns: list[np.ndarray], w: np.ndarray) -> list[list[float]]:
         """All ones; the geometric (homogeneous) churn rate split into shapes of total 2; and
@@ -470,7 +448,7 @@ class ShiftedBetaGeometricModel(_WeightedFitMixin, _CLVModel):
            29(1), 85-93.
         """
         self._check_fitted()
-        z = _discount_factor(discount_rate)
+        z = _discount_factor(discount_rate, hint=_DISCOUNT_HINT)
         k = _as_counts("n_renewals", n_renewals)
         alpha, beta = self._values()
         result = (
@@ -507,7 +485,7 @@ class ShiftedBetaGeometricModel(_WeightedFitMixin, _CLVModel):
            29(1), 85-93.
         """
         self._check_fitted()
-        z = _discount_factor(discount_rate)
+        z = _discount_factor(discount_rate, hint=_DISCOUNT_HINT)
         alpha, beta = self._values()
         return float(hyp2f1(1.0, beta, alpha + beta, z))
 
@@ -520,219 +498,3 @@ def _as_renewal_index(name: str, values: Any) -> np.ndarray:
             hint="renewal 1 is the end of the first period",
         )
     return t
-
-
-def _discount_factor(discount_rate: Any) -> float:
-    if not (_is_real(discount_rate) and discount_rate > 0):
-        raise InputError(
-            f"discount_rate must be a positive number, got {discount_rate!r}",
-            hint="e.g. 0.10 for 10 % per period; for no discounting use expected_residual_lifetime",
-        )
-    return 1.0 / (1.0 + float(discount_rate))
-
-
-# --------------------------------------------------------------------------------------------
-# Contracts table -> (duration, churned) per customer (DuckDB)
-# --------------------------------------------------------------------------------------------
-
-
-def _elapsed_sql(start: str, end: str, period: str) -> str:
-    """SQL for the number of whole periods from ``start`` to ``end`` (both dates, end >= start).
-
-    A month is complete on the same day of a later month, or on that month's last day when it
-    is shorter (2024-01-31 + 1 month = 2024-02-29, as pandas' DateOffset); quarters and years
-    are 3 and 12 such months; weeks and days are 7 and 1 days.
-    """
-    if period in ("week", "day"):
-        days = f"date_diff('day', {start}, {end})"
-        return days if period == "day" else f"CAST(floor({days} / 7) AS BIGINT)"
-    months = (
-        f"((year({end}) - year({start})) * 12 + month({end}) - month({start}) "
-        f"- CASE WHEN day({end}) < day({start}) AND {end} <> last_day({end}) THEN 1 ELSE 0 END)"
-    )
-    size = {"month": 1, "quarter": 3, "year": 12}[period]
-    return months if size == 1 else f"CAST(floor({months} / {size}) AS BIGINT)"
-
-
-def contract_durations(
-    contracts: Any,
-    *,
-    customer_col: str = "customer_id",
-    start_col: str = "start_date",
-    end_col: str = "end_date",
-    observation_end: Any,
-    period: str = "month",
-) -> pd.DataFrame:
-    """Turn a contracts table into the per-customer sBG input (duration, churned).
-
-    Periods run from each customer's own start date: with ``period="month"`` a customer who
-    started on 15 January renews on 15 February, 15 March, ... A contract **renews at the end
-    of period k** when it is still running on the first day of period k + 1. The end date is
-    the *last day the contract was active* (inclusive); it is missing (null) for contracts that
-    are still running. Then
-
-    * a contract that ended on or before ``observation_end`` is ``churned`` with
-      ``duration`` = the period containing its end date (1 = ended in the first period,
-      without renewing);
-    * any other contract is active (``churned`` False) with ``duration`` = the number of
-      renewals made by ``observation_end`` (0 if the first period has not ended yet);
-    * contracts starting after ``observation_end`` are left out.
-
-    The work is done by one DuckDB SQL query on the input.
-
-    Parameters
-    ----------
-    contracts : pandas.DataFrame or pyarrow.Table
-        One row per customer.
-    customer_col, start_col, end_col : str
-        Names of the customer id, start date and end date columns (dates, naive timestamps or
-        ISO strings; the end may be null).
-    observation_end : date-like
-        The day the data describe (inclusive): later end dates count as still active.
-    period : {"month", "quarter", "year", "week", "day"}, default "month"
-        Length of a contract period (the renewal cycle).
-
-    Returns
-    -------
-    pandas.DataFrame
-        Indexed by customer id (sorted), with columns ``start`` (date), ``duration`` (int)
-        and ``churned`` (bool), ready for :meth:`ShiftedBetaGeometricModel.fit`.
-
-    Raises
-    ------
-    InputError
-        If a column is missing or unusable, a start date is missing, an end date precedes its
-        start, a customer has more than one row, the period is unknown, or no contract starts
-        by ``observation_end``.
-
-    Examples
-    --------
-    >>> contracts = pd.DataFrame({
-    ...     "customer_id": ["a", "b", "c"],
-    ...     "start_date": ["2024-01-15", "2024-01-15", "2024-03-01"],
-    ...     "end_date": ["2024-03-20", None, None],
-    ... })
-    >>> contract_durations(contracts, observation_end="2024-04-30")
-    ... # doctest: +NORMALIZE_WHITESPACE
-                      start  duration  churned
-    customer_id
-    a            2024-01-15         3     True
-    b            2024-01-15         3    False
-    c            2024-03-01         1    False
-    """
-    if not isinstance(period, str) or period.lower() not in _PERIODS:
-        raise InputError(
-            f"unknown period {period!r}", hint=f"use one of {', '.join(map(repr, _PERIODS))}"
-        )
-    period = period.lower()
-    obs_end = _to_date(observation_end, "observation_end")
-    con = duckdb.connect()
-    try:
-        try:
-            con.execute("SET TimeZone = 'UTC'")
-        except duckdb.Error:  # pragma: no cover - ICU extension unavailable
-            logger.debug("contract_durations: could not set the DuckDB time zone to UTC")
-        try:
-            con.register("contracts_input", contracts)
-        except (duckdb.Error, TypeError, ValueError) as exc:
-            raise InputError(
-                f"contracts of type {type(contracts).__name__} cannot be read",
-                hint="pass a pandas DataFrame or a pyarrow Table",
-            ) from exc
-        schema = {row[0]: row[1] for row in con.sql("DESCRIBE contracts_input").fetchall()}
-        missing = [c for c in (customer_col, start_col, end_col) if c not in schema]
-        if missing:
-            raise InputError(
-                f"contracts has no column(s) {', '.join(map(repr, missing))}",
-                hint=f"available columns: {', '.join(map(repr, schema))}; set customer_col, "
-                "start_col and end_col to the right names",
-            )
-        day: dict[str, str] = {}
-        for col in (start_col, end_col):
-            col_type = schema[col]
-            q = _quote_ident(col)
-            all_null = con.sql(f"SELECT count({q}) = 0 FROM contracts_input").fetchall()[0][0]
-            if col == end_col and all_null:  # e.g. an all-NaN float column: nobody ended
-                day[col] = "CAST(NULL AS DATE)"
-            elif col_type == "VARCHAR":
-                day[col] = f"CAST(TRY_CAST({q} AS TIMESTAMP) AS DATE)"
-            elif col_type == "DATE" or col_type.startswith("TIMESTAMP"):
-                day[col] = f"CAST({q} AS DATE)"
-            else:
-                raise InputError(
-                    f"column {col!r} has type {col_type}, not a date",
-                    hint="convert it to dates first, e.g. pandas.to_datetime(df[col])",
-                )
-        cust = _quote_ident(customer_col)
-        start_raw, end_raw = _quote_ident(start_col), _quote_ident(end_col)
-        start, end = day[start_col], day[end_col]
-        checks = con.sql(
-            f"""
-            SELECT count(*),
-                   count(*) FILTER (WHERE {cust} IS NULL),
-                   count(*) FILTER (WHERE {start_raw} IS NULL),
-                   count(*) FILTER (WHERE {start_raw} IS NOT NULL AND {start} IS NULL),
-                   count(*) FILTER (WHERE {end_raw} IS NOT NULL AND {end} IS NULL),
-                   count(*) FILTER (WHERE {end} < {start}),
-                   any_value(CAST({cust} AS VARCHAR)) FILTER (WHERE {end} < {start}),
-                   count(*) - count(DISTINCT {cust})
-            FROM contracts_input
-            """
-        ).fetchall()[0]
-        n_rows, null_cust, null_start, bad_start, bad_end, reversed_, rev_example, dupes = checks
-        if n_rows == 0:
-            raise InputError("contracts is empty", hint="pass at least one contract")
-        problems = (
-            (null_cust, f"column {customer_col!r} has {null_cust} missing customer ids"),
-            (null_start, f"column {start_col!r} has {null_start} missing start dates"),
-            (bad_start, f"column {start_col!r} has {bad_start} value(s) that are not dates"),
-            (bad_end, f"column {end_col!r} has {bad_end} value(s) that are not dates"),
-        )
-        for count, message in problems:
-            if count:
-                raise InputError(
-                    message, hint="fix or drop those rows (a missing end means still active)"
-                )
-        if reversed_:
-            raise InputError(
-                f"{reversed_} contract(s) end before they start (e.g. customer {rev_example})",
-                hint="check the order of the start and end columns",
-            )
-        if dupes:
-            raise InputError(
-                f"{dupes} customer(s) have more than one contract row",
-                hint="keep one contract per customer (e.g. the first), or give each contract "
-                "its own id",
-            )
-        churned = f"({end} IS NOT NULL AND {end} <= $obs_end)"
-        query = f"""
-            SELECT {cust} AS customer, {start} AS start,
-                   CASE WHEN {churned} THEN {_elapsed_sql(start, end, period)} + 1
-                        ELSE {_elapsed_sql(start, "CAST($obs_end AS DATE)", period)}
-                   END AS duration,
-                   {churned} AS churned
-            FROM contracts_input
-            WHERE {start} <= $obs_end
-            ORDER BY customer
-        """
-        result = con.sql(query, params={"obs_end": obs_end}).df()
-    finally:
-        con.close()
-    if result.empty:
-        raise InputError(
-            f"no contract starts on or before observation_end ({obs_end})",
-            hint="choose a later observation_end",
-        )
-    result = result.set_index("customer")
-    result.index.name = customer_col
-    result["start"] = pd.to_datetime(result["start"]).dt.date
-    result["duration"] = result["duration"].astype("int64")
-    result["churned"] = result["churned"].astype(bool)
-    logger.debug(
-        "contract_durations: %d contracts, %d churned by %s (period=%s)",
-        len(result),
-        int(result["churned"].sum()),
-        obs_end,
-        period,
-    )
-    return result

@@ -2,22 +2,20 @@
 
 :func:`rfm_summary` computes, with one DuckDB SQL query, the per-customer summary that the
 probability models of :mod:`segmint.features.clv` are fitted on, following the conventions of
-Fader, Hardie & Lee (2005) and of ``lifetimes``. The small input helpers shared by the package
-(:func:`_is_real`, :func:`_to_date`) live here too.
+Fader, Hardie & Lee (2005) and of ``lifetimes``; the DuckDB and date helpers it shares with the
+other summaries are in ``_sql``.
 """
 
 from __future__ import annotations
 
-import datetime as _dt
-import math
-import numbers
 from typing import Any
 
-import duckdb
 import pandas as pd
 
 from segmint._logging import logger
 from segmint.exceptions import InputError
+from segmint.features.clv._inputs import _is_real
+from segmint.features.clv._sql import _day_sql, _input_table, _quote_ident, _to_date
 
 __all__ = ["rfm_summary"]
 
@@ -37,41 +35,6 @@ _NUMERIC_TYPES = (
     "REAL",
     "DECIMAL",
 )
-
-
-# --------------------------------------------------------------------------------------------
-# RFM summary (DuckDB)
-# --------------------------------------------------------------------------------------------
-
-
-def _quote_ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _is_real(value: Any) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _to_date(value: Any, name: str) -> _dt.date:
-    """Convert a user-given date-like value to a calendar date (time of day is dropped)."""
-    if isinstance(value, numbers.Number):
-        # pandas would read a number such as 19970930 as nanoseconds since 1970
-        raise InputError(
-            f"{name}={value!r} is a number, not a date",
-            hint="pass an ISO date such as '1997-09-30', a datetime.date or a pandas Timestamp",
-        )
-    try:
-        ts = pd.Timestamp(value)
-    except (TypeError, ValueError) as exc:
-        raise InputError(
-            f"{name}={value!r} is not a date",
-            hint="pass an ISO date such as '1997-09-30', a datetime.date or a pandas Timestamp",
-        ) from exc
-    if pd.isna(ts):
-        raise InputError(f"{name} is missing (NaT)", hint=f"pass a date for {name}")
-    if ts.tzinfo is not None:
-        ts = ts.tz_convert("UTC").tz_localize(None)
-    return ts.date()
 
 
 def rfm_summary(
@@ -162,46 +125,27 @@ def rfm_summary(
             hint="the holdout period runs from the day after calibration_end to observation_end",
         )
 
-    con = duckdb.connect()
-    try:
-        try:
-            con.execute("SET TimeZone = 'UTC'")
-        except duckdb.Error:  # pragma: no cover - ICU extension unavailable
-            logger.debug("rfm_summary: could not set the DuckDB time zone to UTC")
-        try:
-            con.register("transactions_input", transactions)
-        except (duckdb.Error, TypeError, ValueError) as exc:
-            raise InputError(
-                f"transactions of type {type(transactions).__name__} cannot be read",
-                hint="pass a pandas DataFrame or a pyarrow Table",
-            ) from exc
-        schema = {row[0]: row[1] for row in con.sql("DESCRIBE transactions_input").fetchall()}
-        missing = [c for c in (customer_col, date_col, amount_col) if c not in schema]
-        if missing:
-            raise InputError(
-                f"transactions has no column(s) {', '.join(map(repr, missing))}",
-                hint=f"available columns: {', '.join(map(repr, schema))}; set customer_col, "
-                "date_col and amount_col to the right names",
-            )
+    columns = {"customer_col": customer_col, "date_col": date_col, "amount_col": amount_col}
+    with _input_table(
+        transactions,
+        table="transactions_input",
+        what="transactions",
+        columns=columns,
+        caller="rfm_summary",
+    ) as (con, schema):
         amount_type = schema[amount_col].split("(")[0]
         if amount_type not in _NUMERIC_TYPES:
             raise InputError(
                 f"amount column {amount_col!r} has type {schema[amount_col]}, not a number",
                 hint="convert it to a numeric type (e.g. pandas.to_numeric)",
             )
-        date_type = schema[date_col]
-        if not (date_type in ("DATE", "VARCHAR") or date_type.startswith("TIMESTAMP")):
-            raise InputError(
-                f"date column {date_col!r} has type {date_type}, not a date",
-                hint="convert it to dates first, e.g. pandas.to_datetime(df[col], "
-                "format='%Y%m%d') for YYYYMMDD integers",
-            )
-
+        day_expr = _day_sql(
+            date_col,
+            schema[date_col],
+            hint="convert it to dates first, e.g. pandas.to_datetime(df[col], "
+            "format='%Y%m%d') for YYYYMMDD integers",
+        )
         cust, date, amount = (_quote_ident(c) for c in (customer_col, date_col, amount_col))
-        if date_type == "VARCHAR":
-            day_expr = f"CAST(TRY_CAST({date} AS TIMESTAMP) AS DATE)"
-        else:
-            day_expr = f"CAST({date} AS DATE)"
         checks = con.sql(
             f"""
             SELECT
@@ -289,8 +233,6 @@ def rfm_summary(
                 "unit": float(time_unit_days),
             },
         ).df()
-    finally:
-        con.close()
 
     result = result.set_index("customer")
     result.index.name = customer_col
