@@ -214,7 +214,7 @@ def _bgbb_log(n: int = 3000, seed: int = 5) -> pd.DataFrame:
 
 
 def test_a_discrete_log_is_fitted_with_bgbb_and_scored_from_the_saved_spec() -> None:
-    from segmint.features.clv._bgbb import BetaGeoBetaBinomModel, bgbb_summary
+    from segmint.features.clv import BetaGeoBetaBinomModel, bgbb_summary
 
     log = _bgbb_log()
     con = duck(transactions=log)
@@ -252,6 +252,13 @@ def test_a_discrete_log_is_fitted_with_bgbb_and_scored_from_the_saved_spec() -> 
     np.testing.assert_allclose(got["expected_purchases"], model.expected_purchases(1, *cols))
     np.testing.assert_allclose(got["p_alive"], model.probability_alive(*cols, 0))
     assert "next 1 purchase occasions" in spec.feature("expected_purchases").description
+    # one occasion ahead, 52.14 weeks away: clv = spend x E[purchases] / (1 + d)^52.14
+    weekly = 1.10 ** (7 / 365.25) - 1
+    np.testing.assert_allclose(
+        got["clv"],
+        got["expected_spend"] * got["expected_purchases"] / (1 + weekly) ** (365 / 7),
+        rtol=1e-12,
+    )
     assert np.isfinite(frame.select_dtypes("number").to_numpy(dtype=float)).all()
     again = compute_feature_table(con, FeatureSpec.from_dict(_strict_json(spec.to_dict())))
     np.testing.assert_array_equal(
