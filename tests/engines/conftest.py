@@ -74,7 +74,7 @@ class DuckDBEngine:
             "transactions",
             mapping=config.mapping.transactions,
             known_customers=known,
-            outliers=config.io.outliers,
+            **config.io.transaction_options(),
         )
         return _read_back(con, account)
 
@@ -123,6 +123,12 @@ def engine(request, tmp_path: Path):
     if request.param == "duckdb":
         return DuckDBEngine()
     return SparkEngine(request.getfixturevalue("spark"), tmp_path)
+
+
+@pytest.fixture
+def both_engines(request, tmp_path: Path) -> tuple[DuckDBEngine, SparkEngine]:
+    """DuckDB and Spark together, for tests that compare their results on the same input."""
+    return DuckDBEngine(), SparkEngine(request.getfixturevalue("spark"), tmp_path)
 
 
 @pytest.fixture(scope="session")

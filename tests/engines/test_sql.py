@@ -66,6 +66,15 @@ def test_duckdb_only_functions_get_spark_equivalents() -> None:
     assert "TO_JSON(STRUCT(r.*))" in sql
 
 
+def test_isfinite_becomes_not_nan_and_not_infinite() -> None:
+    # the money sums of the row accounting (segmint.io._validate._money) filter on it
+    sql = to_spark("SELECT sum(x) FILTER (WHERE isfinite(x) AND y > 0) FROM t")
+    assert sql == (
+        "SELECT SUM(x) FILTER(WHERE (NOT ISNAN(x) AND ABS(x) <> CAST('Infinity' AS DOUBLE)) "
+        "AND y > 0) FROM t"
+    )
+
+
 def test_placeholders_become_literals() -> None:
     sql = to_spark('SELECT * FROM "tx" WHERE d < ? AND c = ?', [date(2024, 7, 1), "it's"])
     assert sql == "SELECT * FROM `tx` WHERE d < CAST('2024-07-01' AS DATE) AND c = 'it\\'s'"

@@ -51,10 +51,10 @@ from segmint.engines._spark import (
 from segmint.engines._spark_read import read_raw_spark, release_raw
 from segmint.engines._spark_validate import load_transactions_spark
 from segmint.engines._sql import with_duckdb_division
-from segmint.exceptions import ConfigError, InputError
+from segmint.exceptions import InputError
 from segmint.features._behavioural import plan_features
 from segmint.features._catalogue import FeatureSpec, catalogue_sql, substitute
-from segmint.io import load_customers, map_columns, read_source
+from segmint.io import describe_values, load_customers, map_columns, read_source
 from segmint.io._raw import _sql_str
 from segmint.io._validate import SourceAccount, ensure_quarantine
 
@@ -272,7 +272,7 @@ class SparkRun:
         self.workdir.mkdir(parents=True, exist_ok=True)
         known = None
         if customers is not None:
-            raw_c = read_source(con, customers, "raw_customers")
+            raw_c = read_source(con, customers, "raw_customers", **config.io.read_options())
             matches = map_columns(
                 raw_c.columns, "customers", explicit=config.mapping.customers, path=str(raw_c.path)
             )
@@ -298,7 +298,6 @@ class SparkRun:
                     explicit=config.mapping.transactions,
                     path=str(raw.path),
                 )
-                _check_line_log_support(matches, config, str(raw.path))
                 accounts.append(
                     load_transactions_spark(
                         self.conn,
@@ -306,14 +305,15 @@ class SparkRun:
                         matches,
                         self.workdir,
                         known_customers=known,
-                        date_format=config.io.date_formats.get("transactions"),
-                        outliers=config.io.outliers,
-                        outlier_factor=config.io.outlier_factor,
+                        **config.io.transaction_options(),
                     )
                 )
             finally:
                 release_raw(self.spark, "raw_transactions")
         self._expose(con)
+        # purchases, returns and net value of the lines used: DuckDB's own definition, over
+        # the rows Spark wrote
+        describe_values(con, accounts[-1])
         self.accounting_ = accounts
         return accounts
 
@@ -490,35 +490,3 @@ class SparkRun:
     def close(self) -> None:
         """Drop the temporary views of this run (cached data is released as it goes)."""
         drop_views(self.spark, _VIEWS)
-
-
-def _check_line_log_support(matches: dict[str, Any], config: Config, path: str) -> None:
-    """Refuse, in one line, what the DuckDB ingest knows of invoice-line logs and Spark not yet.
-
-    The DuckDB path derives the line value from quantity × unit price, recognises returns and
-    cancellations, applies ``io.exclude`` rules and the ``io.duplicates`` policy
-    (:mod:`segmint.io._lines`); the Spark validation reads an amount column as it is. Rather than
-    compute other figures than DuckDB would, Spark refuses those logs and settings.
-    """
-    if "amount" not in matches:
-        derived = ", ".join(matches[f].column for f in ("quantity", "unit_price") if f in matches)
-        raise ConfigError(
-            f"{path}: the line value is derived from {derived or 'quantity x unit price'}; the "
-            "Spark engine reads only logs with an amount (line total) column so far.",
-            hint="Run with --engine duckdb, or map an amount column under mapping: "
-            "transactions: {amount: ...}.",
-        )
-    io = config.io
-    unsupported = [
-        name
-        for name, used in (
-            ("io.exclude", bool(io.exclude)),
-            ("io.duplicates", io.duplicates != "drop"),
-        )
-        if used
-    ]
-    if unsupported:
-        raise ConfigError(
-            f"{' and '.join(unsupported)} are applied by the DuckDB engine only so far.",
-            hint="Run with --engine duckdb, or remove the setting for a Spark run.",
-        )

@@ -7,7 +7,8 @@ constructs sqlglot leaves as they are because Spark has no direct equivalent:
 - ``try_strptime(v, fmt)`` (or a list of formats) becomes ``try_to_timestamp`` with the Java
   pattern of each strptime format (:func:`java_pattern`), the first that parses winning;
 - ``regexp_full_match(v, p)`` becomes ``v RLIKE '^(?:p)$'``;
-- ``isinf(x)`` becomes ``abs(x) = double('Infinity')``;
+- ``isinf(x)`` becomes ``abs(x) = double('Infinity')``, ``isfinite(x)`` becomes
+  ``NOT isnan(x) AND abs(x) <> double('Infinity')`` (NULL for NULL, as on DuckDB);
 - ``a / b`` is computed in DOUBLE, as DuckDB does (Spark would keep a DECIMAL quotient of
   DECIMAL money, rounded to 6 places);
 - ``quantile_cont(x, q)`` becomes Spark's exact ``percentile(x, q)`` (same interpolation);
@@ -158,6 +159,16 @@ def _rewrite(node: exp.Expression) -> exp.Expression:
                 else [_string(fmt)]
             )
             return _try_to_timestamp(_sub(args[0]), formats)
+        if name == "isfinite" and len(args) == 1:
+            value = _sub(args[0])
+            infinity = exp.Cast(
+                this=exp.Literal.string("Infinity"), to=exp.DataType.build("double")
+            )
+            finite = exp.and_(
+                exp.Not(this=exp.IsNan(this=value.copy())),
+                exp.NEQ(this=exp.Abs(this=value.copy()), expression=infinity),
+            )
+            return exp.Paren(this=finite)
         if name == "to_json" and len(args) == 1 and isinstance(args[0], exp.Column):
             column = args[0]
             if not column.table:  # a table alias: the whole row
