@@ -64,13 +64,11 @@ from segmint.io._validate import (
     _text_sql,
     checked_account,
     date_label,
+    line_value_sql,
 )
 
 # problem rows joined to their raw records by broadcast up to this many
 _BROADCAST_ROWS = 2_000_000
-# the typed columns a transaction table keeps, in DuckDB's order (load_transactions)
-_TYPED = ("order_id", "quantity", "category", "channel", "discount", "product", "unit_price")
-_NUMERIC = ("quantity", "discount", "unit_price")
 # prefix of the checked fields joined back to the raw records
 _PICKED = "_segmint_checked_"
 
@@ -245,42 +243,7 @@ def load_transactions_spark(
             conn, raw.table, matches[f].column, warnings if report else None, f"r.{col[f]}"
         )
 
-    typed: dict[str, str] = {}  # output column -> DuckDB SQL over the raw row r
-    for f in _TYPED:
-        if f in matches:
-            typed[f] = (
-                number(f, report=f == "unit_price")
-                if f in _NUMERIC
-                else _text_sql(raw, matches[f].column, f"r.{col[f]}")
-            )
-    value = (
-        f"({typed['quantity']}) * ({typed['unit_price']})"
-        if derived
-        else number("amount", report=True)
-    )
-    bookkeeping: dict[str, str] = {"raw_date": f"r.{col['order_date']}", "_value": value}
-    # (reason, column, check) for the value of a line, as in load_transactions
-    value_checks: list[tuple[str, str, str]] = []
-    if derived:
-        for f in ("quantity", "unit_price"):
-            column = matches[f].column
-            bookkeeping[f"raw_{f}"] = f"r.{col[f]}"
-            value_checks += [
-                (f"missing_{f}", column, _blank_sql(raw, column, f"raw_{f}")),
-                (f"unparseable_{f}", column, f"{f} IS NULL OR isnan({f}) OR isinf({f})"),
-            ]
-        value_checks.append(
-            ("unparseable_amount", matches["unit_price"].column, "isnan(_value) OR isinf(_value)")
-        )
-    else:
-        amount_col = matches["amount"].column
-        bookkeeping["raw_amount"] = f"r.{col['amount']}"
-        value_checks += [
-            ("missing_amount", amount_col, _blank_sql(raw, amount_col, "raw_amount")),
-            ("unparseable_amount", amount_col, "_value IS NULL OR isnan(_value) OR isinf(_value)"),
-        ]
-    if "status" in matches:
-        bookkeeping["_status"] = _text_sql(raw, matches["status"].column, f"r.{col['status']}")
+    typed, bookkeeping, value_checks = line_value_sql(raw, matches, number)
     # the rule SQL and its pattern check (RE2) are DuckDB's; the SQL is transpiled to Spark
     check = duckdb.connect()
     try:

@@ -18,7 +18,7 @@ ordinary large orders. ``outliers="quarantine"`` moves such rows to the quaranti
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -551,6 +551,78 @@ def _mark_copies(con: duckdb.DuckDBPyConnection, checked: str, as_duplicates: bo
 # --- transactions ----------------------------------------------------------------------------
 
 
+# the typed columns a transaction table keeps, in this order, and those that are numbers
+TYPED_FIELDS = ("order_id", "quantity", "category", "channel", "discount", "product", "unit_price")
+NUMERIC_FIELDS = ("quantity", "discount", "unit_price")
+
+
+def line_value_sql(
+    raw: RawSource, matches: dict[str, ColumnMatch], number: Callable[[str, bool], str]
+) -> tuple[dict[str, str], dict[str, str], list[tuple[str, str, str]]]:
+    """The DuckDB SQL that types a transaction line and checks its value, for every engine.
+
+    Parameters
+    ----------
+    raw : RawSource
+        The raw transaction source (its rows are ``r`` in the expressions).
+    matches : dict
+        From :func:`segmint.io.map_columns`.
+    number : callable
+        ``number(field, report)``: the expression that parses ``field`` as a number (the
+        engine's reader decides, e.g. a typed column is cast); ``report`` asks it to record
+        what it found about the column's number format.
+
+    Returns
+    -------
+    typed : dict
+        Output column -> expression, for the :data:`TYPED_FIELDS` that are mapped.
+    bookkeeping : dict
+        Helper column -> expression: the raw date, the line value ``_value`` (the amount, or
+        quantity × unit price when the amount is derived), the raw value columns and the
+        status.
+    value_checks : list of (reason, column, condition)
+        The quarantine reasons of a line's value, in the order they are tried.
+    """
+    col = {f: quote_ident(m.column) for f, m in matches.items()}
+    derived = derives_amount(matches)
+    typed: dict[str, str] = {}
+    for f in TYPED_FIELDS:
+        if f in matches:
+            typed[f] = (
+                number(f, f == "unit_price")
+                if f in NUMERIC_FIELDS
+                else _text_sql(raw, matches[f].column, f"r.{col[f]}")
+            )
+    if derived:
+        value = f"({typed['quantity']}) * ({typed['unit_price']})"
+    else:
+        value = number("amount", True)
+    bookkeeping: dict[str, str] = {"raw_date": f"r.{col['order_date']}", "_value": value}
+    # (reason, column, check) for the value of a line: its amount, or quantity and unit price
+    value_checks: list[tuple[str, str, str]] = []
+    if derived:
+        for f in ("quantity", "unit_price"):
+            column = matches[f].column
+            bookkeeping[f"raw_{f}"] = f"r.{col[f]}"
+            value_checks += [
+                (f"missing_{f}", column, _blank_sql(raw, column, f"raw_{f}")),
+                (f"unparseable_{f}", column, f"{f} IS NULL OR isnan({f}) OR isinf({f})"),
+            ]
+        value_checks.append(
+            ("unparseable_amount", matches["unit_price"].column, "isnan(_value) OR isinf(_value)")
+        )
+    else:
+        amount_col = matches["amount"].column
+        bookkeeping["raw_amount"] = f"r.{col['amount']}"
+        value_checks += [
+            ("missing_amount", amount_col, _blank_sql(raw, amount_col, "raw_amount")),
+            ("unparseable_amount", amount_col, "_value IS NULL OR isnan(_value) OR isinf(_value)"),
+        ]
+    if "status" in matches:
+        bookkeeping["_status"] = _text_sql(raw, matches["status"].column, f"r.{col['status']}")
+    return typed, bookkeeping, value_checks
+
+
 def load_transactions(
     con: duckdb.DuckDBPyConnection,
     raw: RawSource,
@@ -652,42 +724,7 @@ def load_transactions(
             return f"CAST(r.{col[f]} AS DOUBLE)"
         return _number(con, raw.table, source, warnings if report else None, f"r.{col[f]}")
 
-    typed: dict[str, str] = {}  # output column -> expression over the raw row r
-    for f in ("order_id", "quantity", "category", "channel", "discount", "product", "unit_price"):
-        if f not in matches:
-            continue
-        if f in ("quantity", "discount", "unit_price"):
-            typed[f] = number(f, report=f == "unit_price")
-        else:
-            typed[f] = _text_sql(raw, matches[f].column, f"r.{col[f]}")
-    value = (
-        f"({typed['quantity']}) * ({typed['unit_price']})"
-        if derived
-        else number("amount", report=True)
-    )
-    bookkeeping: dict[str, str] = {"raw_date": f"r.{col['order_date']}", "_value": value}
-    # (reason, column, check) for the value of a line: its amount, or quantity and unit price
-    value_checks: list[tuple[str, str, str]] = []
-    if derived:
-        for f in ("quantity", "unit_price"):
-            column = matches[f].column
-            bookkeeping[f"raw_{f}"] = f"r.{col[f]}"
-            value_checks += [
-                (f"missing_{f}", column, _blank_sql(raw, column, f"raw_{f}")),
-                (f"unparseable_{f}", column, f"{f} IS NULL OR isnan({f}) OR isinf({f})"),
-            ]
-        value_checks.append(
-            ("unparseable_amount", matches["unit_price"].column, "isnan(_value) OR isinf(_value)")
-        )
-    else:
-        amount_col = matches["amount"].column
-        bookkeeping["raw_amount"] = f"r.{col['amount']}"
-        value_checks += [
-            ("missing_amount", amount_col, _blank_sql(raw, amount_col, "raw_amount")),
-            ("unparseable_amount", amount_col, "_value IS NULL OR isnan(_value) OR isinf(_value)"),
-        ]
-    if "status" in matches:
-        bookkeeping["_status"] = _text_sql(raw, matches["status"].column, f"r.{col['status']}")
+    typed, bookkeeping, value_checks = line_value_sql(raw, matches, number)
     excluded_case = _exclusion_case(con, raw, excluding)
     if excluded_case:
         bookkeeping["_excl"] = excluded_case[0]
