@@ -199,6 +199,9 @@ class FeaturesConfig(_Strict):
     clv_model: Literal["auto", "bgnbd", "pareto"] = "auto"
     """Purchase model of the value basis: BG/NBD, Pareto/NBD, or ``auto`` to choose between them
     by a holdout check on the calibration period (``segmint.features._value``)."""
+    contract_period: Literal["week", "month", "quarter", "year"] = "month"
+    """Renewal cycle of contracts, when the customer table has contract start and end dates
+    (the value basis then fits sBG: ``segmint.features._value_contract``)."""
     correlation_threshold: float | None = Field(default=0.95, gt=0.0, le=1.0)
     n_factors: dict[str, int] = Field(default_factory=dict)
     survey_items: dict[str, list[str]] = Field(default_factory=dict)

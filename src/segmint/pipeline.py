@@ -44,6 +44,7 @@ from segmint.config import Config
 from segmint.evaluate._lift import BEHAVIOUR_COLUMNS, join_behaviour
 from segmint.evaluate._lift import fill_missing as _fill_missing
 from segmint.exceptions import ConfigError
+from segmint.features import contract_columns
 from segmint.features._behavioural import build_features, plan_features
 from segmint.features._catalogue import FeatureOptions
 from segmint.features._prepare import FeaturePreparer, drop_uninformative
@@ -281,6 +282,10 @@ def run_segmentation(
                 "".join(f["sha256"] for f in fingerprints).encode()
             ).hexdigest()
 
+        if not catalogue and "customers" in tables and config.engine != "spark":
+            # contractual customers (contract start and end dates): the value basis fits sBG,
+            # which the catalogue's value basis does
+            catalogue = contract_columns(con, tables["customers"]) is not None
         with timer.stage("features"):
             if config.engine == "spark":
                 spec, features = spark_run.features(con, config)

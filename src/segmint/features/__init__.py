@@ -31,6 +31,7 @@ from segmint.features._table import (
     compute_feature_table,
 )
 from segmint.features._value import clv_report_from_file
+from segmint.features._value_contract import contract_columns
 
 __all__ = [
     "BASES",
@@ -47,6 +48,7 @@ __all__ = [
     "catalogue_sql",
     "clv_report_from_file",
     "compute_feature_table",
+    "contract_columns",
     "default_snapshot",
     "factor_loadings",
     "feature_sql",

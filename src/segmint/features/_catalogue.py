@@ -242,6 +242,8 @@ class FeatureOptions:
         Yearly discount rate of the lifetime value (0.10 = 10 %).
     clv_model : {"auto", "bgnbd", "pareto"}
         Purchase model of the value basis; ``auto`` chooses by a holdout check.
+    contract_period : {"week", "month", "quarter", "year"}
+        Renewal cycle of contracts (customer table with contract start and end dates: sBG).
     n_factors : dict
         ``basis -> number of factors`` for the survey bases; by default the number of
         eigenvalues of the weighted item correlation matrix above 1 (Kaiser).
@@ -254,6 +256,7 @@ class FeatureOptions:
     clv_horizon_weeks: float = 52.0
     clv_annual_discount_rate: float = 0.10
     clv_model: str = "auto"
+    contract_period: str = "month"
     n_factors: dict[str, int] = field(default_factory=dict)
     survey_items: dict[str, list[str]] = field(default_factory=dict)
 
@@ -265,6 +268,7 @@ class FeatureOptions:
             clv_horizon_weeks=float(getattr(settings, "clv_horizon_weeks", 52.0)),
             clv_annual_discount_rate=float(getattr(settings, "clv_annual_discount_rate", 0.10)),
             clv_model=str(getattr(settings, "clv_model", "auto")),
+            contract_period=str(getattr(settings, "contract_period", "month")),
             n_factors=dict(getattr(settings, "n_factors", {}) or {}),
             survey_items={
                 k: list(v) for k, v in (getattr(settings, "survey_items", {}) or {}).items()

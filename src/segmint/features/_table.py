@@ -262,6 +262,7 @@ def compute_feature_table(
             date.fromisoformat(spec.snapshot_date),
             spec.models["value"],
             into=spec.tables.get("clv_scores", _value.SCORES_TABLE),
+            tables=dict(spec.tables),
         )
     sql = duckdb_sql(spec)
     if into:

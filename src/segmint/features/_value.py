@@ -21,9 +21,10 @@ Which purchase model
 The choice is made in :mod:`segmint.features._value_choice` (where the constants named here
 live). :func:`detect_data_shape` first says what kind of log this is (the routing hook):
 
-* **contractual** -- the transaction table has a contract-end column (one of
-  :data:`CONTRACT_END_COLUMNS`): customers leave at an observed date, the setting of the
-  shifted-beta-geometric (sBG) model;
+* **contractual** -- the customer table has contract start and end dates (columns named as in
+  :mod:`segmint.features._value_contract`): customers leave at an observed date, the setting
+  of the shifted-beta-geometric (sBG) model, fitted there (``features.contract_period``, the
+  renewal cycle, a month by default);
 * **discrete** -- purchases happen on a few shared occasions (a yearly appeal, a monthly
   mailing): at least two purchase dates, on at most :data:`DISCRETE_MAX_DATE_SHARE` of the days
   of the calibration period (one a week), with on average at least
@@ -35,10 +36,11 @@ A discrete log (with ``clv_model: auto``) is fitted with BG/BB: the occasions ar
 purchase dates, ``expected_purchases`` counts the next ``round(horizon / median spacing)``
 occasions (at least one), ``p_alive`` is P(alive at the last occasion), ``clv`` discounts each
 occasion's expected purchases at its distance in weeks, and the holdout check holds out the last
-:data:`HOLDOUT_SHARE` of the occasions (at least one, two left to fit). A contractual log would
-go to sBG (:class:`~segmint.features.clv.ShiftedBetaGeometricModel`), which needs contract
-start and end dates; the loaded transaction table does not carry them, so such logs get the
-continuous-time models and the state says so (``data_shape.note``).
+:data:`HOLDOUT_SHARE` of the occasions (at least one, two left to fit). Contractual customers
+(with ``clv_model: auto``) get sBG (:class:`~segmint.features.clv.ShiftedBetaGeometricModel`);
+its features, holdout and scores are described in :mod:`segmint.features._value_contract`. A
+transaction table with a contract-end column but no contract dates in the customer table keeps
+the continuous-time models, and the state says so (``data_shape.note``).
 
 For continuous-time logs ``clv_model`` (``features.clv_model`` in ``segmint.yaml``) is ``"bgnbd"``,
 ``"pareto"`` or ``"auto"`` (default). With ``"auto"`` the model is chosen by a holdout check:
@@ -108,6 +110,13 @@ from segmint.features._value_choice import (
     _safe,
     detect_data_shape,
 )
+from segmint.features._value_contract import (
+    CONTRACT_MODEL,
+    CONTRACT_PERIODS,
+    contract_columns,
+    contract_scores,
+    fit_contract_model,
+)
 from segmint.features.clv import (
     GammaGammaModel,
     clv_report,
@@ -135,6 +144,8 @@ CLV_COLUMNS = ("expected_purchases", "p_alive", "expected_spend", "clv")
 
 #: ``spend_fallback`` of a state whose Gamma-Gamma fit is unusable: the historical mean spend.
 HISTORICAL_SPEND = "historical_mean"
+#: ``spend_fallback`` of a contractual state: the customer's value per contract period.
+CONTRACT_SPEND = "value_per_period"
 
 
 def _purchases(con: duckdb.DuckDBPyConnection, table: str, snapshot: date) -> Any:
@@ -267,6 +278,7 @@ def fit_value_models(
     horizon_weeks: float = 52.0,
     annual_discount_rate: float = 0.10,
     clv_model: str = "auto",
+    contracts: dict | None = None,
 ) -> dict:
     """Choose and fit the purchase model and Gamma-Gamma on the purchases before ``snapshot``.
 
@@ -284,6 +296,11 @@ def fit_value_models(
         Yearly discount rate of ``clv``.
     clv_model : {"auto", "bgnbd", "pareto"}, default "auto"
         Purchase model, or ``"auto"`` to choose it by the holdout check of the module docstring.
+    contracts : dict, optional
+        The contract columns of the customer table (``table``, ``start_column``,
+        ``end_column``, ``end_is_date``, ``period``; see :func:`contract_plan`): with
+        ``clv_model="auto"`` the customers are contractual and sBG is fitted
+        (:mod:`segmint.features._value_contract`) instead of a purchase model and Gamma-Gamma.
 
     Returns
     -------
@@ -313,6 +330,15 @@ def fit_value_models(
     x = summary["frequency"]
     first_day = cal_end - timedelta(days=round(float(summary["T"].max()) * TIME_UNIT_DAYS))
     shape = detect_data_shape(con, table, snapshot, first_day)
+    if contracts is not None:
+        shape = dict(
+            shape,
+            shape="contractual",
+            model_family="contractual",
+            note=None,
+            rule=f"the customer table has contract start and end dates "
+            f"({contracts['start_column']}, {contracts['end_column']})",
+        )
     state: dict[str, Any] = {
         "calibration_end": cal_end.isoformat(),
         "time_unit_days": TIME_UNIT_DAYS,
@@ -328,21 +354,32 @@ def fit_value_models(
         "n_repeat_buyers": int((x > 0).sum()),
         "data_shape": shape,
     }
-    if shape["shape"] == "discrete" and clv_model == "auto" and state["n_repeat_buyers"]:
+    contractual = contracts is not None and clv_model == "auto"
+    if contractual:
+        comparison, chosen, why = fit_contract_model(con, contracts, state, horizon)
+    elif shape["shape"] == "discrete" and clv_model == "auto" and state["n_repeat_buyers"]:
         comparison, chosen, why = _fit_discrete_purchase_model(purchases, state, horizon)
     else:
         comparison, chosen, why = _fit_purchase_model(
             con, table, purchases, summary, state, clv_model, first_day, horizon
         )
-        if shape["shape"] == "discrete":
-            why += " The log has discrete purchase occasions, but features.clv_model asks for it."
-    _fit_spend_model(summary, state)
+        if shape["shape"] in ("discrete", "contractual"):
+            why += f" The log looks {shape['shape']}, but features.clv_model asks for it."
+    if contractual:
+        # the value per period only makes sense with a usable sBG fit
+        state["spend_fallback"] = CONTRACT_SPEND if state["purchase_model"] else None
+    else:
+        _fit_spend_model(summary, state)
     used = state["purchase_model"]
     curve = (comparison or {}).get("candidates", {}).get(used, {}).get("curve")
     state["holdout"] = None
     if curve is not None:
         head = ("calibration_start", "fit_end", "end", "unit", "n_periods", "n_customers", "noise")
-        state["holdout"] = {k: comparison[k] for k in head} | curve
+        state["holdout"] = (
+            {k: comparison[k] for k in head}
+            | {"quantity": comparison.get("quantity", "repeat transactions")}
+            | curve
+        )
     state["selection"] = _selection(comparison, clv_model, chosen, used, why)
     state["features"] = value_features(state)
     if shape["note"]:
@@ -375,7 +412,12 @@ def value_features(state: dict) -> list[str]:
 
 
 def score_value(
-    con: duckdb.DuckDBPyConnection, table: str, snapshot: date, state: dict
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    snapshot: date,
+    state: dict,
+    *,
+    tables: dict[str, str] | None = None,
 ) -> pd.DataFrame:
     """Expected purchases, P(alive), expected spend and CLV per customer from fitted models.
 
@@ -383,8 +425,21 @@ def score_value(
     ``customer_id`` always. With ``spend_fallback`` the expected spend is the customer's
     historical mean value per purchase day (:func:`_historical_spend`). Non-finite values (not
     expected from a usable fit) become missing, with a warning, so that the scorer's
-    missing-value fill applies.
+    missing-value fill applies. A contractual state (sBG) reads the contracts from
+    ``tables["customers"]`` (default: the customer table it was fitted on).
     """
+    if state.get("purchase_model") == CONTRACT_MODEL:
+        contracts = dict(state["contracts"])
+        contracts["table"] = (tables or {}).get("customers", contracts["table"])
+        ids = con.sql(
+            f"SELECT DISTINCT customer_id FROM {quote_ident(table)} "
+            f"WHERE order_date < {date_literal(snapshot)} ORDER BY customer_id"
+        ).df()["customer_id"]
+        scored = contract_scores(
+            con, table, snapshot, dict(state, contracts=contracts), pd.Index(ids)
+        )
+        scores = scored[value_features(state)].reset_index(names="customer_id")
+        return _finite(scores)
     purchases = _purchases(con, table, snapshot)
     summary = rfm_summary(
         purchases,
@@ -436,6 +491,11 @@ def score_value(
                 periods_per_step=state["discounting_steps_weeks"],
             )
         )
+    return _finite(scores)
+
+
+def _finite(scores: pd.DataFrame) -> pd.DataFrame:
+    """``scores`` with non-finite values set to missing (with a warning)."""
     values = scores.drop(columns="customer_id")
     bad = ~np.isfinite(values.to_numpy(dtype=float))
     if bad.any():
@@ -455,9 +515,10 @@ def materialise_scores(
     state: dict,
     *,
     into: str = SCORES_TABLE,
+    tables: dict[str, str] | None = None,
 ) -> str:
     """Write the value scores into the DuckDB table the catalogue SQL reads; returns its name."""
-    scores = score_value(con, table, snapshot, state)
+    scores = score_value(con, table, snapshot, state, tables=tables)
     con.register("_segmint_clv_frame", scores)
     try:
         con.execute(
@@ -466,6 +527,31 @@ def materialise_scores(
     finally:
         con.unregister("_segmint_clv_frame")
     return into
+
+
+def contract_plan(ctx: PlanContext) -> dict | None:
+    """The contract columns of the run's customer table, with the contract period, or ``None``.
+
+    See :func:`segmint.features._value_contract.contract_columns`; the period is
+    ``features.contract_period`` (``month`` by default).
+    """
+    customers = ctx.tables.get("customers")
+    if customers is None:
+        return None
+    found = contract_columns(ctx.con, customers)
+    if found is None:
+        return None
+    period = str(getattr(ctx.options, "contract_period", "month"))
+    if period not in CONTRACT_PERIODS:
+        raise ValueError(f"contract_period must be one of {sorted(CONTRACT_PERIODS)}")
+    end_type = ctx.cols("customers")[found[1]].upper()
+    return {
+        "table": customers,
+        "start_column": found[0],
+        "end_column": found[1],
+        "end_is_date": end_type.startswith(("DATE", "TIMESTAMP")),
+        "period": period,
+    }
 
 
 def plan(ctx: PlanContext) -> tuple[list[Feature], list[Block]]:
@@ -478,6 +564,7 @@ def plan(ctx: PlanContext) -> tuple[list[Feature], list[Block]]:
         horizon_weeks=opts.clv_horizon_weeks,
         annual_discount_rate=opts.clv_annual_discount_rate,
         clv_model=getattr(opts, "clv_model", "auto"),
+        contracts=contract_plan(ctx),
     )
     ctx.models["value"] = state
     kept = value_features(state)
@@ -491,27 +578,53 @@ def plan(ctx: PlanContext) -> tuple[list[Feature], list[Block]]:
     model = state["selection"]["label"] or "BG/NBD"
     historical = state.get("gamma_gamma") is None
     spend = "historical mean order value" if historical else "Gamma-Gamma"
-    described = {
-        "expected_purchases": (
-            f"Expected orders at the next {state['occasions']['n_future']} purchase occasions "
-            f"(about {weeks}) (BG/BB)"
-            if state.get("purchase_model") == DISCRETE_MODEL
-            else f"Expected orders in the next {weeks} ({model})",
-            "signed_log",
-        ),
-        "p_alive": (f"Probability that the customer is still active ({model})", "identity"),
-        "expected_spend": (
-            "Value of an order: the customer's historical mean (Gamma-Gamma not estimated)"
-            if historical
-            else "Expected value of an order (Gamma-Gamma)",
-            "signed_log",
-        ),
-        "clv": (
-            f"Customer lifetime value: expected value over the next {weeks}, "
-            f"discounted at {rate} a year ({model} x {spend})",
-            "signed_log",
-        ),
-    }
+    contract = state.get("purchase_model") == CONTRACT_MODEL
+    if contract:
+        c = state["contracts"]
+        n, unit = c["n_future"], c["period"]
+        described = {
+            "expected_purchases": (
+                f"Expected {unit}ly payments in the next {n} {unit}s (sBG; 0 once the "
+                "contract has ended)",
+                "signed_log",
+            ),
+            "p_alive": (
+                "Probability of renewing the contract at the next renewal (sBG; 0 once it "
+                "has ended)",
+                "identity",
+            ),
+            "expected_spend": (
+                f"Value of a contract {unit}: net value of the customer's lines per {unit} paid",
+                "signed_log",
+            ),
+            "clv": (
+                f"Customer lifetime value: expected value of the next {n} {unit}s of the "
+                f"contract, discounted at {rate} a year (sBG x value per {unit})",
+                "signed_log",
+            ),
+        }
+    else:
+        described = {
+            "expected_purchases": (
+                f"Expected orders at the next {state['occasions']['n_future']} purchase occasions "
+                f"(about {weeks}) (BG/BB)"
+                if state.get("purchase_model") == DISCRETE_MODEL
+                else f"Expected orders in the next {weeks} ({model})",
+                "signed_log",
+            ),
+            "p_alive": (f"Probability that the customer is still active ({model})", "identity"),
+            "expected_spend": (
+                "Value of an order: the customer's historical mean (Gamma-Gamma not estimated)"
+                if historical
+                else "Expected value of an order (Gamma-Gamma)",
+                "signed_log",
+            ),
+            "clv": (
+                f"Customer lifetime value: expected value over the next {weeks}, "
+                f"discounted at {rate} a year ({model} x {spend})",
+                "signed_log",
+            ),
+        }
     features = [
         Feature(name, "value", described[name][0], described[name][1], "transactions", name)
         for name in kept
@@ -575,7 +688,14 @@ def value_model_summary(state: dict | None) -> dict | None:
     return _safe(
         {
             "purchase_model": selection.get("label", "BG/NBD" if used else None) if used else None,
-            "spend_model": "Gamma-Gamma" if state.get("gamma_gamma") is not None else None,
+            "spend_model": "Gamma-Gamma"
+            if state.get("gamma_gamma") is not None
+            else (
+                "value per contract period"
+                if state.get("spend_fallback") == CONTRACT_SPEND
+                else None
+            ),
+            "contracts": state.get("contracts"),
             "requested": selection.get("requested", "bgnbd"),
             "reason": selection.get("reason"),
             "criterion": selection.get("criterion"),

@@ -32,6 +32,7 @@ from segmint.features.clv import (
     BetaGeoBetaBinomModel,
     BetaGeoModel,
     ParetoNBDModel,
+    ShiftedBetaGeometricModel,
     bgbb_summary,
     rfm_summary,
 )
@@ -90,7 +91,9 @@ def _safe(value: Any) -> Any:
 
 
 def _label(model_cls: type) -> str:
-    return next((lab for cls, lab in PURCHASE_MODELS.values() if cls is model_cls), "Gamma-Gamma")
+    """The label of a model class: its ``_label`` (``"sBG"``, ``"BG/BB"``, ...) when it has one."""
+    found = next((lab for cls, lab in PURCHASE_MODELS.values() if cls is model_cls), None)
+    return found or getattr(model_cls, "_label", None) or "Gamma-Gamma"
 
 
 def _fit(model_cls: type, *columns: Any) -> tuple[Any | None, dict]:
@@ -170,9 +173,10 @@ def detect_data_shape(
 
     The rules are those of the module docstring (:data:`CONTRACT_END_COLUMNS`,
     :data:`DISCRETE_MAX_DATE_SHARE`, :data:`DISCRETE_MIN_BUYERS_PER_DATE`). This is the routing
-    hook: a discrete log goes to BG/BB (:func:`_fit_discrete_purchase_model`); a contractual one
-    would go to sBG, which needs contract dates the transaction table does not carry, so it gets
-    the continuous-time models and ``note`` says so.
+    hook for the transaction table: a discrete log goes to BG/BB
+    (:func:`_fit_discrete_purchase_model`); a contract-end column in the transactions alone
+    gets the continuous-time models and ``note`` says so (sBG needs the contract dates in the
+    customer table, where :func:`segmint.features._value.fit_value_models` finds them).
 
     Parameters
     ----------
@@ -240,8 +244,9 @@ def detect_data_shape(
     note = None
     if shape == "contractual":
         note = (
-            "sBG, the model of contractual churn, needs contract start and end dates, which the "
-            "transaction table does not carry: the continuous-time models were used"
+            "sBG, the model of contractual churn, needs contract start and end dates in the "
+            "customer table (e.g. contract_start and contract_end): the continuous-time models "
+            "were used"
         )
     return {
         "shape": shape,
@@ -696,4 +701,6 @@ def _model_class(key: str) -> tuple[type, str]:
     """The purchase model class and label of a state key."""
     if key == DISCRETE_MODEL:
         return _bgbb()[0], "BG/BB"
+    if key == "sbg":
+        return ShiftedBetaGeometricModel, "sBG"
     return PURCHASE_MODELS[key]

@@ -73,6 +73,10 @@ VOCABULARY: dict[str, tuple[str | None, str | None]] = {
     "age": ("Older", "Younger"),
     "email_consent": ("E-mail reachable", "Hard to reach by e-mail"),
     "sms_consent": ("SMS reachable", None),
+    "p_alive": ("Likely still active", "Likely lost"),
+    "expected_purchases": ("High expected purchases", "Low expected purchases"),
+    "clv": ("High lifetime value", "Low lifetime value"),
+    "expected_spend": ("High expected spend", "Low expected spend"),
 }
 
 _LABELS = {
@@ -257,6 +261,12 @@ def trait_evidence(
             return None
         if segment_median <= recent_days and segment_median <= overall_median:
             return found(words, f"within {recent_days:g} days")
+        return None
+    if attribute == "p_alive":
+        if above and segment_mean >= 0.5:
+            return found(words, "mean probability at least 50 %", "mean")
+        if not above and segment_mean < 0.5:
+            return found(words, "mean probability under 50 %", "mean")
         return None
     if attribute.startswith("share_channel_"):
         if segment_mean >= 0.5:

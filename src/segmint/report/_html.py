@@ -202,7 +202,7 @@ def _value_model_content(
     """The lifetime-value part of the method section; draws the holdout chart into ``charts``.
 
     The chart is the chosen model's cumulative repeat transactions per holdout period (week, or
-    purchase occasion of a discrete log),
+    purchase occasion of a discrete log), or for sBG its contract renewals per period,
     predicted against actual (in the manner of Fader, Hardie & Lee, 2005, Figure 2).
     """
     if not value_model:
@@ -210,6 +210,7 @@ def _value_model_content(
     holdout = value_model.get("holdout")
     if holdout and holdout.get("periods"):
         weekly = holdout["periods"]
+        quantity = holdout.get("quantity", "repeat transactions")
         charts["value_holdout"] = series_chart(
             [w["period"] for w in weekly],
             [
@@ -220,10 +221,10 @@ def _value_model_content(
                     True,
                 ),
             ],
-            title=f"Cumulative repeat transactions, {holdout['n_periods']}-{holdout['unit']} "
+            title=f"Cumulative {quantity}, {holdout['n_periods']}-{holdout['unit']} "
             f"holdout {weekly[0]['start']} to {holdout['end']}",
             x_label=f"{holdout['unit']} of the holdout",
-            y_label="repeat transactions",
+            y_label=quantity,
         )
     return value_model
 
