@@ -36,6 +36,7 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check $(LINT_PATHS)
 	$(BIN)/ruff format --check $(LINT_PATHS)
+	$(BIN)/python scripts/architecture_metrics.py --check scripts/architecture_baseline.txt
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix $(LINT_PATHS)

@@ -12,7 +12,7 @@ Example::
       k: null                        # null: choose from k_min..k_max by evidence
       k_min: 2
       k_max: 8
-      min_segment_share: 0.02
+      min_segment_share: 0.05        # every segment holds >= 5 % of customers
     names: {0: "Champions"}          # override generated names by segment id
     report:
       title: "Customer segments"
@@ -27,8 +27,16 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
+from segmint._money import currency_code
 from segmint.exceptions import ConfigError
 
 Basis = Literal[
@@ -119,6 +127,10 @@ class IOConfig(_Strict):
     (``possible_duplicate``: two identical lines of an invoice without its product column may be
     two purchases); ``flag`` keeps and flags every repeat; ``keep`` keeps them and only counts
     them. Their number and value are in the row accounting whatever the policy.
+
+    ``currency``: the ISO 4217 code of the amounts (``GBP``, ``EUR``, ``USD``, ...), used only to
+    write money in the CLI summary and the report (``£1.45M``); unset (default), money is shown
+    as plain numbers: segmint never guesses a currency.
     """
 
     date_formats: dict[str, str] = Field(default_factory=dict)
@@ -130,6 +142,12 @@ class IOConfig(_Strict):
     duplicates: Literal["drop", "flag", "keep"] = "drop"
     returns: ReturnsConfig = Field(default_factory=ReturnsConfig)
     exclude: list[ExcludeConfig] = Field(default_factory=list)
+    currency: str | None = None
+
+    @field_validator("currency")
+    @classmethod
+    def _currency(cls, value: str | None) -> str | None:
+        return currency_code(value)
 
     def read_options(self) -> dict[str, Any]:
         """Keyword arguments of :func:`segmint.io.read_source` for every text source."""
@@ -180,7 +198,7 @@ class SegmentationConfig(_Strict):
     k: int | None = Field(default=None, ge=1, le=50)
     k_min: int = Field(default=2, ge=2, le=50)
     k_max: int = Field(default=8, ge=2, le=50)
-    min_segment_share: float = Field(default=0.02, ge=0.0, le=0.5)
+    min_segment_share: float = Field(default=0.05, ge=0.0, le=0.5)
     n_init: int = Field(default=10, ge=1, le=100)
 
     @model_validator(mode="after")

@@ -41,15 +41,14 @@ from segmint.activate._scoring import (
     numeric_names,
 )
 from segmint.config import Config
-from segmint.evaluate._lift import BEHAVIOUR_COLUMNS, join_behaviour
-from segmint.evaluate._lift import fill_missing as _fill_missing
+from segmint.evaluate._behaviour import BEHAVIOUR_COLUMNS, join_behaviour
+from segmint.evaluate._behaviour import fill_missing as _fill_missing
 from segmint.exceptions import ConfigError
-from segmint.features import contract_columns
+from segmint.features import contract_columns, value_model_summary
 from segmint.features._behavioural import build_features, plan_features
 from segmint.features._catalogue import FeatureOptions
 from segmint.features._prepare import FeaturePreparer, drop_uninformative
 from segmint.features._table import _check_bases, build_feature_table
-from segmint.features._value import value_model_summary
 from segmint.io import (
     SourceAccount,
     check_enough_customers,
@@ -66,10 +65,12 @@ from segmint.monitor import STORE_NAME, record_run
 from segmint.monitor._drift import feature_summary
 from segmint.profile._names import name_segments
 from segmint.profile._profiles import SegmentProfiles, profile_segments
+from segmint.report._data import revenue_reconciliation
 from segmint.report._html import build_content, render_report
 from segmint.segmenters._factory import (
     SegmenterSettings,
     fit_segmenter,
+    k_selection,
     method_input,
     normalised_evidence,
     resolve_method,
@@ -105,6 +106,10 @@ class RunResult:
     profiles: SegmentProfiles
     timings: dict[str, float]
     files: list[Path] = field(default_factory=list)
+    config: Config | None = None
+    reconciliation: dict[str, Any] | None = None
+    selection: dict[str, Any] | None = None
+    """How k was decided: chosen, runner_up, reason, rule (see ``segmenters.k_selection``)."""
 
 
 def file_fingerprint(path: Path) -> dict[str, Any]:
@@ -210,12 +215,14 @@ def run_segmentation(
 
     with OutputFolder(out) as folder:
         con = duckdb.connect()
-        con.execute(f"SET temp_directory = '{folder.staging}'")
         accounting: list[SourceAccount] = []
         with timer.stage("ingest"):
-            # bounded memory: beyond the limit DuckDB spills to the staging folder
+            # bounded memory: beyond the limit DuckDB spills to the staging folder (the path
+            # is quoted as a SQL string there: an output path may hold any character)
             configure_connection(
-                con, memory_limit=config.io.memory_limit or engines.default_memory_limit()
+                con,
+                memory_limit=config.io.memory_limit or engines.default_memory_limit(),
+                temp_directory=folder.staging,
             )
             if config.engine == "spark":
                 spark_run = engines.SparkRun(config.spark, Path(folder.staging) / "spark")
@@ -265,6 +272,7 @@ def run_segmentation(
                             else None,
                             known_customers=known,
                             known_accounts="accounts" if "accounts" in sources else None,
+                            read_options=config.io.read_options(),
                         )
                     )
                 if hash_salt is not None:
@@ -373,6 +381,7 @@ def run_segmentation(
             if not hasattr(segmenter, "n_segments_"):
                 segmenter.n_segments_ = int(labels.max()) + 1
             segmenter.evidence_ = normalised_evidence(segmenter, seg_cfg.min_segment_share)
+            selection = k_selection(segmenter, method_name, seg_cfg.k)
             stability = None
             if seg_cfg.stability_resamples > 0 and segmenter.n_segments_ > 1:
                 stability = segment_stability(
@@ -460,6 +469,19 @@ def run_segmentation(
         # the lifetime-value models, when the value basis fitted them (catalogue runs)
         value_model = value_model_summary(spec.models.get("value"))
         with timer.stage("report"):
+            revenue = (
+                spark_run.population_revenue_
+                if sampled
+                else _revenue(con, features, spec.snapshot_date)
+            )
+            # the net value of the lines used, against the revenue of the segmented customers
+            reconciliation = (
+                None
+                if sampled
+                else revenue_reconciliation(
+                    con, features["customer_id"], str(spec.snapshot_date), revenue
+                )
+            )
             content = build_content(
                 title=config.report.title,
                 overview={
@@ -467,9 +489,7 @@ def run_segmentation(
                     "segments": segmenter.n_segments_,
                     "k_forced": seg_cfg.k is not None,
                     "transactions_used": n_tx,
-                    "revenue": spark_run.population_revenue_
-                    if sampled
-                    else _revenue(con, features, spec.snapshot_date),
+                    "revenue": revenue,
                     "snapshot_date": spec.snapshot_date,
                     "first_date": str(tx_range[0]),
                     "last_date": str(tx_range[1]),
@@ -479,6 +499,7 @@ def run_segmentation(
                 accounting=[a.to_dict() for a in accounting],
                 evidence=segmenter.evidence_,
                 chosen_k=segmenter.n_segments_,
+                selection=selection,
                 profiles=profiles,
                 names=names,
                 descriptions={f.name: f.description for f in spec.features},
@@ -486,6 +507,9 @@ def run_segmentation(
                 method=method,
                 deliverables=deliverables,
                 value_model=value_model,
+                reconciliation=reconciliation,
+                currency=config.io.currency,
+                duplicate_policy=config.io.duplicates,
             )
             folder.write_text("report.html", render_report(content))
 
@@ -574,12 +598,14 @@ def run_segmentation(
                 "data_fingerprint": data_fingerprint,
                 "snapshot_date": spec.snapshot_date,
                 "row_accounting": [a.to_dict() for a in accounting],
+                **({"revenue_reconciliation": reconciliation} if reconciliation else {}),
                 "counts": {
                     "customers_segmented": n_customers,
                     "transactions_used": n_tx,
                     "segments": segmenter.n_segments_,
                 },
                 "evidence": segmenter.evidence_.to_dict(orient="records"),
+                "selection": selection,
                 "method": method_name,
                 "stability": stability,
                 **({"lift": deliverables.lift.summary()} if deliverables.lift else {}),
@@ -643,10 +669,13 @@ def run_segmentation(
         names=names,
         accounting=accounting,
         evidence=segmenter.evidence_,
+        selection=selection,
         segments=segments,
         profiles=profiles,
         timings=timer.timings,
         files=files,
+        config=config,
+        reconciliation=reconciliation,
     )
 
 

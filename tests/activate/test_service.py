@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -190,3 +191,27 @@ def test_cli_serve_without_token_exits_2(cli, retail_run):
     result = cli("serve", "--model", str(retail_run["run"]), "--token-env", env_name)
     assert result.returncode == 2
     assert env_name in result.stderr
+
+
+def test_non_finite_numbers_are_422_with_a_json_body(service, features):
+    customer = _customers(features, 1)[0]
+    name = next(iter(customer["features"]))
+    for token in ("NaN", "Infinity", "-Infinity"):
+        text = json.dumps({"customers": [customer]}).replace(
+            f'"{name}": {json.dumps(customer["features"][name])}', f'"{name}": {token}'
+        )
+        assert token in text
+        response = httpx.post(
+            f"{service}/v1/score",
+            content=text,
+            headers={**AUTH, "content-type": "application/json"},
+        )
+        assert response.status_code == 422, (token, response.text)
+        detail = json.loads(response.text, parse_constant=lambda t: pytest.fail(t))["detail"]
+        assert any(name in map(str, d["loc"]) for d in detail), detail
+
+
+def test_docs_need_no_cdn(service):
+    page = httpx.get(f"{service}/docs")
+    assert page.status_code == 404 or "cdn" not in page.text.lower()
+    assert httpx.get(f"{service}/openapi.json").status_code == 200

@@ -20,7 +20,7 @@ import pytest
 from segmint.config import Config, SparkConfig
 from segmint.datasets import make_retail
 from segmint.io import ingest_source
-from segmint.io._validate import SourceAccount
+from segmint.io._accounting import SourceAccount
 
 SPARK_CONF = {
     "spark.sql.shuffle.partitions": "2",

@@ -27,6 +27,7 @@ C4,O10,2024-03-02,-3.5,1,toys,app
 C5,O11,2024-03-03,12,1,toys,store,surplus
 C5,O12,2024-03-04,20,1,toys,store
 C6,O13,2024-03-05,8.25,3,games,web
+C6,O14,2024-03-06,1e29,1,games,web
 """
 EXPECTED_REASONS = {
     2: "missing_customer_id",
@@ -37,6 +38,7 @@ EXPECTED_REASONS = {
     7: "unparseable_amount",
     8: "duplicate_row",
     11: "malformed_line",
+    14: "implausible_amount",
 }
 
 
@@ -50,7 +52,7 @@ def defects(tmp_path: Path) -> Path:
 def test_every_row_is_used_or_quarantined_with_its_reason(engine, config_for, defects) -> None:
     loaded = engine.ingest(defects, config_for(engine.name))
     account = loaded.account
-    assert account.n_read == 13
+    assert account.n_read == 14
     assert account.n_read == account.n_used + account.n_quarantined
     assert dict(zip(loaded.quarantine["row"], loaded.quarantine["reason"], strict=True)) == (
         EXPECTED_REASONS

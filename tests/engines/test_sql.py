@@ -11,7 +11,7 @@ import pytest
 from segmint import engines
 from segmint.engines import EngineUnavailable, default_memory_limit, java_pattern, to_spark
 from segmint.exceptions import SegmintError
-from segmint.io._validate import DATE_FORMATS
+from segmint.io._dates import DATE_FORMATS
 
 
 @pytest.mark.parametrize(
@@ -67,7 +67,7 @@ def test_duckdb_only_functions_get_spark_equivalents() -> None:
 
 
 def test_isfinite_becomes_not_nan_and_not_infinite() -> None:
-    # the money sums of the row accounting (segmint.io._validate._money) filter on it
+    # the money sums of the row accounting (segmint.io._line_checks._money) filter on it
     sql = to_spark("SELECT sum(x) FILTER (WHERE isfinite(x) AND y > 0) FROM t")
     assert sql == (
         "SELECT SUM(x) FILTER(WHERE (NOT ISNAN(x) AND ABS(x) <> CAST('Infinity' AS DOUBLE)) "

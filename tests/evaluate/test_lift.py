@@ -11,15 +11,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from segmint.evaluate._lift import (
-    RFM_BASELINE,
-    RFM_NAMED_BASELINE,
-    lift_verdict,
-    period_outcomes,
-    revenue_trend,
-    rfm_score_groups,
-    segment_lift,
-)
+from segmint.evaluate._baselines import RFM_BASELINE, RFM_NAMED_BASELINE, rfm_score_groups
+from segmint.evaluate._lift_stats import segment_lift
+from segmint.evaluate._outcomes import period_outcomes, revenue_trend
+from segmint.evaluate._verdict import lift_verdict
 
 
 @pytest.fixture

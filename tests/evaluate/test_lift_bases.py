@@ -17,7 +17,8 @@ import segmint.strategy._deliverables as deliverables_module
 from segmint.activate._scoring import load_source_table
 from segmint.config import load_config
 from segmint.datasets import make_retail
-from segmint.evaluate._lift import RFM_BASELINE, SEGMENTS, LiftResult
+from segmint.evaluate._baselines import RFM_BASELINE, SEGMENTS
+from segmint.evaluate._lift_result import LiftResult
 from segmint.features._table import build_feature_table
 from segmint.io import load_transactions, map_columns, read_source
 from segmint.pipeline import run_segmentation

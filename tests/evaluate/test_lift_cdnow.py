@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import pandas as pd
 import pytest
 from threadpoolctl import threadpool_limits
 
-from segmint.evaluate._lift import RFM_BASELINE, RFM_NAMED_BASELINE
+from segmint.evaluate._baselines import RFM_BASELINE, RFM_NAMED_BASELINE
 from segmint.pipeline import run_segmentation
 
 
@@ -38,10 +39,12 @@ def test_cdnow_report_answers_the_lift_question_with_its_numbers(cdnow_out: Path
     html = (cdnow_out / "report.html").read_text()
     verdict = re.search(r'data-testid="lift-verdict">(.*?)</p>', html, re.S).group(1)
     assert f"Segments explain {eta['segments']:.1%} of the variance" in verdict
-    assert f"vs. {eta[RFM_BASELINE]:.1%} for an RFM score in 2 groups" in verdict
+    # the RFM score is cut into as many groups as the run has segments (equal granularity)
+    k = json.loads((cdnow_out / "run.json").read_text())["counts"]["segments"]
+    assert f"vs. {eta[RFM_BASELINE]:.1%} for an RFM score in {k} groups" in verdict
     assert f"{eta[RFM_NAMED_BASELINE]:.1%} for the 10 named RFM segments" in verdict
     assert "1998-01-02 to 1998-06-30" in verdict
-    # the conclusion follows from the numbers: at equal granularity (2 groups) the segments
+    # the conclusion follows from the numbers: at equal granularity (k groups) the segments
     # beat the RFM score, but the 10 named RFM segments explain more, and the verdict says so
     assert eta["segments"] > eta[RFM_BASELINE]
     assert eta[RFM_NAMED_BASELINE] > eta["segments"]

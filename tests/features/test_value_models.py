@@ -12,7 +12,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from segmint.features import FeatureSpec, _value, build_feature_table, compute_feature_table
+from segmint.features import (
+    FeatureSpec,
+    _value,
+    build_feature_table,
+    compute_feature_table,
+    value_model_summary,
+)
 from segmint.features._catalogue import FeatureOptions
 from segmint.features.clv import BetaGeoModel, GammaGammaModel, ParetoNBDModel, rfm_summary
 
@@ -291,7 +297,7 @@ def test_a_purchase_model_that_does_not_converge_is_left_out_with_its_reason(
     assert "No purchase model is usable" in state["selection"]["reason"]
     assert not {"expected_purchases", "p_alive", "clv"} & set(spec.names)
     assert np.isfinite(frame.select_dtypes("number").to_numpy(dtype=float)).all()
-    summary = _value.value_model_summary(state)
+    summary = value_model_summary(state)
     assert summary["purchase_model"] is None and summary["features"] == state["features"]
     assert summary["fits"][0]["reason"] == purchase["reason"]
     # the saved spec is scored as the fit decided, without refitting
@@ -424,6 +430,6 @@ def test_a_state_saved_before_the_model_choice_still_scores(cdnow_con, cdnow_aut
         scores.set_index("customer_id")[list(_value.CLV_COLUMNS)].to_numpy(),
         by_id.loc[scores["customer_id"], list(_value.CLV_COLUMNS)].to_numpy(),
     )
-    summary = _value.value_model_summary(old)
+    summary = value_model_summary(old)
     assert summary["purchase_model"] == "BG/NBD" and summary["holdout"] is None
     assert math.isclose(summary["fits"][0]["params"][0]["value"], new["bgnbd"]["params"]["r"])

@@ -13,7 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from segmint.features._value import fit_value_models, value_model_summary
+from segmint.features._value import fit_value_models
+from segmint.features._value_report import value_model_summary
 from segmint.profile._profiles import profile_segments
 from segmint.report._html import build_content, render_report
 

@@ -78,6 +78,11 @@ class ExportResult:
         )
 
 
+def _literal(value: str) -> str:
+    """``value`` as a SQL string literal (quotes doubled)."""
+    return "'" + str(value).replace("'", "''") + "'"
+
+
 def _customers_path(run_dir: Path, customers: str | Path | None) -> Path:
     if customers is not None:
         return Path(customers)
@@ -207,7 +212,7 @@ def audience_sql(
     for ch, col in consent.items():
         flag = f"TRY_CAST(c.{quote_ident(col)} AS BOOLEAN)"
         parts.append(
-            f"SELECT m.*, '{ch}' AS channel, "
+            f"SELECT m.*, {_literal(ch)} AS channel, "
             "CASE WHEN c.customer_id IS NULL THEN 'unknown_customer' "
             f"WHEN coalesce({flag}, false) = false THEN 'no_consent' END AS reason "
             f"FROM {quote_ident(members)} m LEFT JOIN {quote_ident(customers)} c "
@@ -371,14 +376,19 @@ def write_postgres(frame: pd.DataFrame, target: str, default_table: str) -> str:
     return f"{url.rpartition('@')[2]}#{table}"
 
 
-def write_audience(frame: pd.DataFrame, target: str | Path, *, default_table: str) -> str:
-    """Write ``frame`` to a file or database ``target`` atomically; returns where it went."""
+def write_audience(
+    frame: pd.DataFrame, target: str | Path, *, default_table: str, spreadsheet_safe: bool = True
+) -> str:
+    """Write ``frame`` to a file or database ``target`` atomically; returns where it went.
+
+    A CSV is spreadsheet-safe unless ``spreadsheet_safe=False`` (see :func:`write_frame`).
+    """
     text = str(target)
     if text.startswith("duckdb://"):
         return write_duckdb(frame, text, default_table)
     if text.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
         return write_postgres(frame, text, default_table)
-    return str(write_frame(frame, Path(text)))
+    return str(write_frame(frame, Path(text), spreadsheet_safe=spreadsheet_safe))
 
 
 def export_audiences(
@@ -388,12 +398,20 @@ def export_audiences(
     segments: list[int] | None = None,
     to: str | Path | None = None,
     customers: str | Path | None = None,
+    spreadsheet_safe: bool = True,
 ) -> ExportResult:
-    """Build the audiences of a run and write them (default: ``RUN/audience_<channel>.csv``)."""
+    """Build the audiences of a run and write them (default: ``RUN/audience_<channel>.csv``).
+
+    CSV files are spreadsheet-safe (formula-like text cells prefixed with ``'``) unless
+    ``spreadsheet_safe=False``.
+    """
     result = build_audiences(run_dir, channel, segments=segments, customers=customers)
     target = to if to is not None else Path(run_dir) / f"audience_{channel}.csv"
     result.target = write_audience(
-        result.audience, target, default_table=f"segmint_audience_{channel}"
+        result.audience,
+        target,
+        default_table=f"segmint_audience_{channel}",
+        spreadsheet_safe=spreadsheet_safe,
     )
     logger.info("exported %d audience rows to %s", result.n_exported, result.target)
     return result

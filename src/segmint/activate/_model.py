@@ -7,13 +7,25 @@ monitoring, and the data fingerprint. It is versioned (``format``, ``format_vers
 sealed with an integrity hash: the SHA-256 of the canonical
 JSON (sorted keys, no whitespace, UTF-8) of the whole document without its ``integrity`` field.
 
-:func:`load_model` validates the schema (pydantic), the format version and the hash, and refuses
-a tampered or incompatible file with a :class:`~segmint.exceptions.ModelError`.
+:func:`load_model` validates the schema (pydantic), the format version and the hash, and the
+structure (as many centres as declared segments, unique segment ids and names, a known method,
+the features the segmenter expects), and refuses a tampered or incompatible file with a
+:class:`~segmint.exceptions.ModelError`.
+
+Threat model. The SHA-256 has no secret: it detects accidental damage and hand edits, not a
+deliberate forgery (anyone can recompute it). Where model files cross a trust boundary (shared
+folders, an artefact store, the scoring service), set ``SEGMINT_MODEL_KEY`` (a secret of at
+least 16 characters) both where models are written and where they are read: ``save_model``
+then adds an HMAC-SHA-256 of the same canonical JSON (``integrity.hmac_sha256``), and
+``load_model`` refuses any model whose HMAC is missing or does not match. Without the key a
+signed model still loads (its SHA-256 is checked) and a warning says the signature was not
+verified. Models never hold code: they are JSON, rebuilt by the segmenters' ``from_dict``.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import importlib
 import json
 import os
@@ -38,6 +50,9 @@ MODEL_FORMAT_VERSION = 2
 #: Versions this segmint reads. Version 1 (written before the integrity hash) is refused.
 SUPPORTED_VERSIONS = (2,)
 MODEL_NAME = "model.json"
+#: Environment variable holding the secret that signs and verifies models (HMAC-SHA-256).
+MODEL_KEY_ENV = "SEGMINT_MODEL_KEY"
+_MIN_KEY_LENGTH = 16
 
 #: ``segmenter["method"]`` -> (module, class, what ``predict`` takes: prepared array or raw
 #: feature table). Classes are imported lazily, only the one a model needs.
@@ -123,6 +138,7 @@ class ReferenceSection(_Strict):
 class Integrity(_Strict):
     algorithm: Literal["sha256"]
     content_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    hmac_sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
 
 
 class ModelDocument(_Strict):
@@ -162,6 +178,9 @@ class ModelDocument(_Strict):
         ids = [s.id for s in self.segments]
         if len(set(ids)) != len(ids):
             raise ValueError("segment ids are not unique")
+        names = [s.name for s in self.segments]
+        if len(set(names)) != len(names):
+            raise ValueError("segment names are not unique")
         return self
 
 
@@ -284,10 +303,41 @@ def recount_segments(content: dict[str, Any], segment_ids: np.ndarray) -> dict[s
     return seal({**content, "segments": entries})
 
 
+def model_key() -> bytes | None:
+    """The signing secret of ``SEGMINT_MODEL_KEY`` (``None`` when unset or empty).
+
+    Raises
+    ------
+    ModelError
+        If the key is set but shorter than 16 characters.
+    """
+    key = os.environ.get(MODEL_KEY_ENV, "")
+    if not key:
+        return None
+    if len(key) < _MIN_KEY_LENGTH:
+        raise ModelError(
+            f"{MODEL_KEY_ENV} is too short ({len(key)} characters) to sign models.",
+            hint=f"Use a random secret of at least {_MIN_KEY_LENGTH} characters.",
+        )
+    return key.encode("utf-8")
+
+
+def content_hmac(content: dict[str, Any], key: bytes) -> str:
+    """HMAC-SHA-256 (hex) of the canonical JSON of ``content`` without ``integrity``."""
+    body = {k: v for k, v in content.items() if k != "integrity"}
+    return hmac.new(key, canonical_json(body).encode("utf-8"), hashlib.sha256).hexdigest()
+
+
 def seal(content: dict[str, Any]) -> dict[str, Any]:
-    """``content`` normalised to plain JSON and with its integrity field."""
+    """``content`` normalised to plain JSON and with its integrity field.
+
+    With ``SEGMINT_MODEL_KEY`` set the integrity field also carries the HMAC-SHA-256 signature.
+    """
     plain = json.loads(dumps({k: v for k, v in content.items() if k != "integrity"}))
     plain["integrity"] = {"algorithm": "sha256", "content_sha256": content_hash(plain)}
+    key = model_key()
+    if key is not None:
+        plain["integrity"]["hmac_sha256"] = content_hmac(plain, key)
     return plain
 
 
@@ -418,6 +468,7 @@ def load_model(path: str | Path) -> SegmentModel:
             "written.",
             hint=_HINT,
         )
+    _verify_signature(raw, integrity, path)
     try:
         ModelDocument.model_validate(raw)
     except ValidationError as exc:
@@ -428,6 +479,31 @@ def load_model(path: str | Path) -> SegmentModel:
             hint=_HINT,
         ) from None
     return _rebuild(raw, path)
+
+
+def _verify_signature(raw: dict[str, Any], integrity: dict[str, Any], path: Path) -> None:
+    """Check the HMAC when ``SEGMINT_MODEL_KEY`` is set (see the module's threat model)."""
+    key = model_key()
+    signature = integrity.get("hmac_sha256")
+    if key is None:
+        if signature:
+            logger.warning(
+                "%s is signed, but %s is not set here: the signature was not verified",
+                path,
+                MODEL_KEY_ENV,
+            )
+        return
+    if not signature:
+        raise ModelError(
+            f"{path}: the model is not signed, and {MODEL_KEY_ENV} requires signed models.",
+            hint=f"Re-run `segmint run` with {MODEL_KEY_ENV} set to sign the model.",
+        )
+    if not hmac.compare_digest(str(signature), content_hmac(raw, key)):
+        raise ModelError(
+            f"{path}: signature check failed: the model was not signed with this "
+            f"{MODEL_KEY_ENV}, or was modified after it was signed.",
+            hint=_HINT,
+        )
 
 
 def _rebuild(doc: dict[str, Any], path: Path) -> SegmentModel:
@@ -460,6 +536,13 @@ def _rebuild(doc: dict[str, Any], path: Path) -> SegmentModel:
     centres = getattr(segmenter, "cluster_centers_", None)
     if centres is not None and not np.all(np.isfinite(centres)):
         raise ModelError(f"{path}: the segment centres hold non-finite values.", hint=_HINT)
+    n_declared = len(doc["segments"])
+    if centres is not None and len(np.asarray(centres)) != n_declared:
+        raise ModelError(
+            f"{path}: the segmenter has {len(np.asarray(centres))} segment centre(s), the model "
+            f"declares {n_declared} segments.",
+            hint=_HINT,
+        )
     names = {int(s["id"]): str(s["name"]) for s in doc["segments"]}
     return SegmentModel(
         document=doc,

@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 
 from segmint import _json
+from segmint._spreadsheet import spreadsheet_safe
 from segmint.exceptions import InputError
 
 
@@ -70,7 +71,8 @@ class OutputFolder:
             if fmt == "parquet":
                 frame.to_parquet(self.path(f"{stem}.parquet"), index=False)
             elif fmt == "csv":
-                frame.to_csv(self.path(f"{stem}.csv"), index=False)
+                # spreadsheet-safe: ids or names such as "=HYPERLINK(...)" stay text in Excel
+                spreadsheet_safe(frame).to_csv(self.path(f"{stem}.csv"), index=False)
             else:  # pragma: no cover - programming error
                 raise ValueError(fmt)
 

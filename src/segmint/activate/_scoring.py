@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import numpy as np
@@ -23,7 +24,9 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from segmint._logging import logger
+from segmint._spreadsheet import spreadsheet_safe as _spreadsheet_safe
 from segmint.activate._model import SegmentModel
+from segmint.config import Config
 from segmint.exceptions import InputError
 from segmint.features._behavioural import FeatureSpec, feature_sql
 from segmint.features._catalogue import ROLES, find_column, quote_ident
@@ -39,15 +42,15 @@ from segmint.io import (
     map_columns,
     read_source,
 )
-from segmint.io._validate import (
+from segmint.io._accounting import (
     _account,
     _case,
     _clear_previous,
     _insert_rejects,
     _quarantine_from,
-    _sql_str,
     ensure_quarantine,
 )
+from segmint.io._raw import _sql_str
 
 #: Columns of a transaction table given as a DataFrame (the first three are required).
 TRANSACTION_COLUMNS = {
@@ -77,8 +80,13 @@ def load_source_table(
     mapping: Mapping[str, str] | None = None,
     known_customers: str | None = None,
     known_accounts: str | None = None,
+    read_options: Mapping[str, Any] | None = None,
 ) -> SourceAccount:
     """Read ``path`` and load it into the table named ``role`` with that role's loader.
+
+    ``read_options`` are the keyword arguments of :func:`segmint.io.read_source` for a text
+    source (``io.encoding`` and ``io.delimiter``: :meth:`segmint.config.IOConfig.read_options`),
+    as ``segmint run`` reads every source.
 
     Every row ends in the table or in the quarantine (``read == used + quarantined``).
     ``psychographic`` is an attitudes survey (loaded like the needs survey, under its own
@@ -87,7 +95,7 @@ def load_source_table(
     quarantined and columns named like dates are read as dates.
     """
     check_roles({role: path})
-    raw = read_source(con, path, f"raw_{role}")
+    raw = read_source(con, path, f"raw_{role}", **dict(read_options or {}))
     explicit = dict(mapping or {})
     if role == "events":
         matches = map_columns(raw.columns, "events", explicit=explicit, path=str(raw.path))
@@ -296,18 +304,31 @@ def load_transaction_table(
     transactions: str | Path | pd.DataFrame,
     *,
     customers: str | Path | None = None,
+    settings: Config | None = None,
 ) -> None:
     """Create the table ``transactions`` (and ``customers``) in ``con``.
 
     A file goes through the same reading, column mapping and validation as ``segmint run``
-    (rows that cannot be used are quarantined, not scored); a DataFrame must already have the
-    canonical columns (``customer_id, order_date, amount`` and optionally ``order_id, quantity,
-    category, channel, discount``).
+    (rows that cannot be used are quarantined, not scored), with the ``io:`` and ``mapping:``
+    of ``settings`` (encoding, delimiter, returns, exclusions, duplicates; the defaults without
+    them); a DataFrame must already have the canonical columns (``customer_id, order_date,
+    amount`` and optionally ``order_id, quantity, category, channel, discount``).
     """
+    settings = settings or Config()
+    read = settings.io.read_options()
     known = None
     if customers is not None:
-        raw_c = read_source(con, customers, "raw_customers")
-        load_customers(con, raw_c, map_columns(raw_c.columns, "customers", path=str(raw_c.path)))
+        raw_c = read_source(con, customers, "raw_customers", **read)
+        load_customers(
+            con,
+            raw_c,
+            map_columns(
+                raw_c.columns,
+                "customers",
+                explicit=settings.mapping.customers,
+                path=str(raw_c.path),
+            ),
+        )
         known = "customers"
     if isinstance(transactions, pd.DataFrame):
         missing = [c for c in ("customer_id", "order_date", "amount") if c not in transactions]
@@ -323,9 +344,13 @@ def load_transaction_table(
         con.execute(f"CREATE OR REPLACE TABLE transactions AS SELECT {select} FROM _tx_in{where}")
         con.unregister("_tx_in")
         return
-    raw = read_source(con, transactions, "raw_transactions", typed=True)
-    matches = map_columns(raw.columns, "transactions", path=str(raw.path))
-    account = load_transactions(con, raw, matches, known_customers=known)
+    raw = read_source(con, transactions, "raw_transactions", typed=True, **read)
+    matches = map_columns(
+        raw.columns, "transactions", explicit=settings.mapping.transactions, path=str(raw.path)
+    )
+    account = load_transactions(
+        con, raw, matches, known_customers=known, **settings.io.transaction_options()
+    )
     logger.info(
         "scoring input: %d rows read, %d used, %d quarantined",
         account.n_read,
@@ -358,17 +383,20 @@ def compute_features(
     as_of: date | str | None = None,
     con: duckdb.DuckDBPyConnection | None = None,
     sources: Mapping[str, str | Path] | None = None,
+    settings: Config | None = None,
 ) -> pd.DataFrame:
     """Features of the customers in ``transactions`` with the model's spec (one row each).
 
     ``sources`` (``role -> file``) gives the other tables a model's features read (events,
-    survey, ...), loaded and validated like ``segmint run`` does.
+    survey, ...), loaded and validated like ``segmint run`` does; ``settings`` gives the
+    ``io:`` and ``mapping:`` every table is read with (:func:`load_transaction_table`).
     """
+    settings = settings or Config()
     own = con is None
     con = con or duckdb.connect()
     try:
         check_sources(model.spec, sources or {}, customers=customers is not None)
-        load_transaction_table(con, transactions, customers=customers)
+        load_transaction_table(con, transactions, customers=customers, settings=settings)
         known = "customers" if customers is not None else None
         for role in EXTRA_ROLES:
             if role in (sources or {}):
@@ -376,8 +404,12 @@ def compute_features(
                     con,
                     role,
                     sources[role],  # type: ignore[index]
+                    mapping=getattr(settings.mapping, role, None)
+                    if role != "psychographic"
+                    else None,
                     known_customers=known,
                     known_accounts="accounts" if "accounts" in sources else None,  # type: ignore[operator]
+                    read_options=settings.io.read_options(),
                 )
         return features_of_table(con, model, as_of=as_of)
     finally:
@@ -565,6 +597,7 @@ def score(
     *,
     as_of: date | str | None = None,
     sources: Mapping[str, str | Path] | None = None,
+    settings: Config | None = None,
 ) -> pd.DataFrame:
     """Score new customers from their transactions.
 
@@ -582,6 +615,10 @@ def score(
         ``role -> file`` of the other tables the model's features read (``events``,
         ``survey``, ``psychographic``, ``campaigns``, ``accounts``, ``contacts``); a model
         that reads a table not given is refused with an :class:`InputError` naming it.
+    settings : Config, optional
+        The ``io:`` (encoding, delimiter, returns, exclusions, duplicates) and ``mapping:``
+        every table is read with; for scoring to see the data as the run did, the run's own
+        (``segmint score`` takes those recorded in ``run.json`` unless ``--config`` is given).
 
     Returns
     -------
@@ -591,7 +628,13 @@ def score(
     con = duckdb.connect()
     try:
         features = compute_features(
-            model, transactions, customers=customers, as_of=as_of, con=con, sources=sources
+            model,
+            transactions,
+            customers=customers,
+            as_of=as_of,
+            con=con,
+            sources=sources,
+            settings=settings,
         )
         if model.method in ("mixed", "lca"):
             features = join_customer_categories(con, model, features)
@@ -623,10 +666,12 @@ def _expand_probabilities(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([frame.drop(columns="probabilities"), wide], axis=1)
 
 
-def write_frame(frame: pd.DataFrame, path: str | Path) -> Path:
+def write_frame(frame: pd.DataFrame, path: str | Path, *, spreadsheet_safe: bool = True) -> Path:
     """Write ``frame`` as CSV or Parquet (by suffix) atomically: temp file, then rename.
 
-    In CSV, a ``probabilities`` list column becomes one ``probability_<id>`` column per segment.
+    In CSV, a ``probabilities`` list column becomes one ``probability_<id>`` column per segment,
+    and (unless ``spreadsheet_safe=False``) text cells that a spreadsheet would run as a formula
+    are neutralised (:func:`segmint._spreadsheet.spreadsheet_safe`).
     """
     path = Path(path)
     suffix = path.suffix.lower()
@@ -640,7 +685,8 @@ def write_frame(frame: pd.DataFrame, path: str | Path) -> Path:
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.partial")
     try:
         if suffix == ".csv":
-            _expand_probabilities(frame).to_csv(tmp, index=False)
+            wide = _expand_probabilities(frame)
+            (_spreadsheet_safe(wide) if spreadsheet_safe else wide).to_csv(tmp, index=False)
         else:
             frame.to_parquet(tmp, index=False)
         os.replace(tmp, path)

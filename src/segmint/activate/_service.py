@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 from fastapi import Depends, FastAPI, HTTPException
 from fastapi import Path as PathParam
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -245,10 +246,14 @@ def create_app(
         model = load_model(model)
     details = _segment_details(model)
     names = list(model.spec.names)
+    # /docs and /redoc would load Swagger UI / ReDoc from a CDN, which an air-gapped service
+    # cannot reach: they are off; the OpenAPI document is served at /openapi.json
     app = FastAPI(
         title="segmint scoring service",
         version=__version__,
         description="Assign customers to the segments of a saved segmint model.",
+        docs_url=None,
+        redoc_url=None,
     )
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     bearer = HTTPBearer(auto_error=False)
@@ -375,6 +380,16 @@ def create_app(
     @app.exception_handler(SegmintError)
     async def _segmint_error(_: Any, exc: SegmintError) -> JSONResponse:
         return JSONResponse(status_code=422, content={"detail": str(exc)})
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid_body(_: Any, exc: RequestValidationError) -> JSONResponse:
+        # the errors without the offending input: it may hold NaN or Infinity (which JSON
+        # cannot carry) or a large payload
+        detail = [
+            {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": e.get("type")}
+            for e in exc.errors()
+        ]
+        return JSONResponse(status_code=422, content={"detail": detail})
 
     return app
 

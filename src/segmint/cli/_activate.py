@@ -31,8 +31,9 @@ def _segment_list(text: str | None) -> list[int] | None:
         ) from None
 
 
-def _recorded_settings(run_json: Path) -> Config:
-    """The ``engine`` and ``spark:`` settings a run recorded in its ``run.json`` (as a Config)."""
+def _recorded_settings(run_json: Path, keys: tuple[str, ...] = ("engine", "spark")) -> Config:
+    """The settings ``keys`` (``engine`` and ``spark:``) a run recorded in its ``run.json``, as a
+    Config."""
     import json
 
     from pydantic import ValidationError
@@ -41,7 +42,7 @@ def _recorded_settings(run_json: Path) -> Config:
 
     try:
         recorded = json.loads(run_json.read_text(encoding="utf-8")).get("config") or {}
-        kept = {key: recorded[key] for key in ("engine", "spark") if key in recorded}
+        kept = {key: recorded[key] for key in keys if key in recorded}
         return Config.model_validate(kept)
     except (json.JSONDecodeError, UnicodeDecodeError, AttributeError, TypeError) as exc:
         raise ConfigError(
@@ -88,6 +89,20 @@ def _engine_settings(
     return chosen, settings.spark
 
 
+def _reading_settings(config: Path | None, model: Path) -> Config:
+    """The ``io:`` and ``mapping:`` that ``segmint score`` reads its tables with: those of
+    ``--config``, else those the run recorded in ``run.json`` beside the model (so new data are
+    read, mapped and validated as the run's were), else the defaults."""
+    from segmint.config import Config, load_config
+
+    if config is not None:
+        return load_config(config)
+    folder = model if model.is_dir() else model.parent
+    if (folder / "run.json").is_file():
+        return _recorded_settings(folder / "run.json", ("io", "mapping"))
+    return Config()
+
+
 @app.command()
 def export(
     run: Annotated[Path, typer.Option("--run", help="Run folder (from `segmint run`).")],
@@ -120,6 +135,14 @@ def export(
             "'segmint[spark]'). Overrides the config's engine."
         ),
     ] = None,
+    raw_csv: Annotated[
+        bool,
+        typer.Option(
+            "--raw-csv",
+            help="Write CSV cells as they are (for machines): by default text starting with "
+            "= + - @ is prefixed with ' so spreadsheets do not run it as a formula.",
+        ),
+    ] = False,
 ) -> None:
     """Export per-segment audiences of customers with the channel's consent, atomically."""
     chosen = _segment_list(segments)
@@ -133,7 +156,14 @@ def export(
     else:
         from segmint.activate._exports import export_audiences
 
-        result = export_audiences(run, channel, segments=chosen, to=to, customers=customers)
+        result = export_audiences(
+            run,
+            channel,
+            segments=chosen,
+            to=to,
+            customers=customers,
+            spreadsheet_safe=not raw_csv,
+        )
     print_frame(result.counts(), f"Audience: {result.n_exported:,} rows")
     if len(result.excluded):
         print_frame(result.excluded, "Excluded (per segment, channel and reason)")
@@ -152,7 +182,11 @@ def score(
         str | None, typer.Option("--as-of", help="Snapshot date (default: the model's).")
     ] = None,
     config: Annotated[
-        Path | None, typer.Option(help="segmint.yaml whose engine and spark: settings to use.")
+        Path | None,
+        typer.Option(
+            help="segmint.yaml whose engine, spark:, io: (encoding, delimiter, returns, ...) and "
+            "mapping: settings to use (default for io: and mapping: those the run recorded)."
+        ),
     ] = None,
     engine: Annotated[
         str | None,
@@ -179,6 +213,14 @@ def score(
     contacts: Annotated[
         Path | None, typer.Option(help="B2B contacts, when the model's features use them.")
     ] = None,
+    raw_csv: Annotated[
+        bool,
+        typer.Option(
+            "--raw-csv",
+            help="Write CSV cells as they are (for machines): by default text starting with "
+            "= + - @ is prefixed with ' so spreadsheets do not run it as a formula.",
+        ),
+    ] = False,
 ) -> None:
     """Assign new customers to the segments of a saved model (batch)."""
     from segmint.activate._model import load_model
@@ -188,6 +230,7 @@ def score(
     started = time.perf_counter()
     engine, spark_settings = _engine_settings(engine, config)
     loaded = load_model(model)
+    reading = _reading_settings(config, model)
     sources = table_sources(
         events=events,
         survey=survey,
@@ -212,8 +255,10 @@ def score(
             loaded, input, customers, as_of=parse_date(as_of), settings=spark_settings
         )
     else:
-        scored = score_customers(loaded, input, customers, as_of=parse_date(as_of), sources=sources)
-    write_frame(scored, out)
+        scored = score_customers(
+            loaded, input, customers, as_of=parse_date(as_of), sources=sources, settings=reading
+        )
+    write_frame(scored, out, spreadsheet_safe=not raw_csv)
     counts = scored["segment_name"].value_counts()
     out_console.print(
         f"Scored {len(scored):,} customers into {out} in {time.perf_counter() - started:.1f}s"

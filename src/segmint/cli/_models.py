@@ -90,7 +90,12 @@ def typing_tool(
     from segmint.profile._typing_tool import TypingTool
 
     run_dir = model.parent if model.suffix == ".json" else model
-    needed = [run_dir / "features.parquet", run_dir / "segments.parquet", run_dir / "model.json"]
+    needed = [
+        run_dir / "features.parquet",
+        run_dir / "segments.parquet",
+        run_dir / "model.json",
+        run_dir / "run.json",
+    ]
     missing = [p.name for p in needed if not p.is_file()]
     if missing:
         raise InputError(

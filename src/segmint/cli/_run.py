@@ -18,6 +18,73 @@ from segmint.exceptions import ConfigError
 
 STAGES = ["ingest", "features", "segment", "profile", "evaluate", "report", "outputs"]
 
+MAP_HELP = (
+    "COLUMN=ROLE: the transactions' column COLUMN is ROLE (e.g. --map Quantity=quantity "
+    "--map UnitPrice=unit_price); repeatable; overrides mapping: transactions: of segmint.yaml."
+)
+
+
+def _check_maps(
+    ctx: typer.Context, param: typer.CallbackParam, values: list[str] | None
+) -> list[str]:
+    """``--map COLUMN=ROLE`` checked: the form, a role of the transactions, one column each."""
+    from segmint.io import ROLE_FIELDS
+
+    roles = list(ROLE_FIELDS["transactions"])
+    seen: dict[str, str] = {}
+    for value in values or []:
+        column, sep, role = value.rpartition("=")
+        column, role = column.strip(), role.strip()
+        if not sep or not column or not role:
+            raise typer.BadParameter(
+                f"'{value}' is not COLUMN=ROLE (e.g. Quantity=quantity); roles: " + ", ".join(roles)
+            )
+        if role not in roles:
+            raise typer.BadParameter(f"'{value}': unknown role '{role}'; roles: {', '.join(roles)}")
+        if role in seen and seen[role] != column:
+            raise typer.BadParameter(f"'{value}': role '{role}' is already column '{seen[role]}'")
+        seen[role] = column
+    return list(values or [])
+
+
+def _maps(values: list[str] | None) -> dict[str, str]:
+    """``role -> column`` of the checked ``--map`` values."""
+    out = {}
+    for value in values or []:
+        column, _, role = value.rpartition("=")
+        out[role.strip()] = column.strip()
+    return out
+
+
+def _map_column_error(
+    ctx: typer.Context, source: object, column: str, field: str, columns: list[str]
+) -> Exception:
+    """The usage error of a ``--map`` naming a column the file lacks."""
+    param = next((p for p in ctx.command.params if p.name == "column_map"), None)
+    return typer.BadParameter(
+        f"'{column}={field}': {source} has no column '{column}' (columns: {', '.join(columns)})",
+        ctx=ctx,
+        param=param,
+    )
+
+
+def k_line(selection: dict[str, Any]) -> str:
+    """The one summary line on the number of segments: ``k = 4 chosen (runner-up 3): reason``.
+
+    Parameters
+    ----------
+    selection : dict
+        ``RunResult.selection`` (``chosen``, ``runner_up``, ``reason``).
+
+    Returns
+    -------
+    str
+        The line, without markup.
+    """
+    runner_up = selection.get("runner_up")
+    shown = "" if runner_up is None else f" (runner-up {runner_up})"
+    return f"k = {selection['chosen']} chosen{shown}: {selection['reason']}"
+
 
 def _summary(result: Any, started: float) -> None:
     table = Table(title=f"{result.n_segments} segments of {result.n_customers:,} customers")
@@ -35,10 +102,25 @@ def _summary(result: Any, started: float) -> None:
             f"{row.revenue_share:.1%}" if hasattr(row, "revenue_share") else "–",
         )
     out_console.print(table)
+    if getattr(result, "selection", None):
+        out_console.print(k_line(result.selection), markup=False, highlight=False, soft_wrap=True)
+    from segmint.report._data import accounting_line, reconciliation_sentence, source_facts
+
+    settings = getattr(result, "config", None)
+    currency = settings.io.currency if settings is not None else None
+    policy = settings.io.duplicates if settings is not None else "drop"
     for account in result.accounting:
+        data = account.to_dict()
         out_console.print(
-            f"{account.role}: read {account.n_read:,} = used {account.n_used:,} "
-            f"+ quarantined {account.n_quarantined:,}"
+            f"{account.role}: {accounting_line(data)}", highlight=False, soft_wrap=True
+        )
+        for fact in source_facts(data, currency, duplicate_policy=policy, compact=True):
+            out_console.print(f"  {fact}", highlight=False, soft_wrap=True)
+    if getattr(result, "reconciliation", None):
+        out_console.print(
+            reconciliation_sentence(result.reconciliation, currency),
+            highlight=False,
+            soft_wrap=True,
         )
     out_console.print(
         f"Outputs in [bold]{result.out}[/bold] (report.html, segments.parquet, model.json, ...) "
@@ -92,6 +174,7 @@ def demo(
 
 @app.command()
 def run(
+    ctx: typer.Context,
     transactions: Annotated[Path, typer.Option(help="Transaction log: CSV, TSV, text or Parquet.")],
     out: Annotated[Path, typer.Option(help="Output folder.")],
     customers: Annotated[
@@ -139,6 +222,10 @@ def run(
     salt: Annotated[
         str | None, typer.Option(help="Secret salt for --hash-ids (default: $SEGMINT_SALT).")
     ] = None,
+    column_map: Annotated[
+        list[str] | None,
+        typer.Option("--map", metavar="COLUMN=ROLE", help=MAP_HELP, callback=_check_maps),
+    ] = None,
 ) -> None:
     """Segment the customers in a transaction log and write the report and outputs to OUT.
 
@@ -151,6 +238,8 @@ def run(
 
     started = time.perf_counter()
     settings = load_config(config)
+    maps = _maps(column_map)
+    settings.mapping.transactions.update(maps)
     if k is not None:
         settings.segmentation.k = k
     if seed is not None:
@@ -186,18 +275,25 @@ def run(
             )
     elif salt is not None:
         raise ConfigError("--salt is only used with --hash-ids.", hint="Add --hash-ids.")
-    result = run_with_progress(
-        lambda progress: run_segmentation(
-            transactions,
-            out,
-            customers=customers,
-            config=settings,
-            progress=progress,
-            sources=sources,
-            hash_salt=hash_salt,
-        ),
-        STAGES,
-    )
+    from segmint.io._mapping import MappedColumnMissing
+
+    try:
+        result = run_with_progress(
+            lambda progress: run_segmentation(
+                transactions,
+                out,
+                customers=customers,
+                config=settings,
+                progress=progress,
+                sources=sources,
+                hash_salt=hash_salt,
+            ),
+            STAGES,
+        )
+    except MappedColumnMissing as exc:
+        if maps.get(exc.field) != exc.column:
+            raise
+        raise _map_column_error(ctx, transactions, exc.column, exc.field, exc.columns) from None
     _summary(result, started)
 
 
@@ -206,6 +302,7 @@ def run(
 
 @app.command("inspect")
 def inspect_command(
+    ctx: typer.Context,
     source: Annotated[
         str, typer.Argument(help="File (CSV, TSV, text, Parquet, xlsx, JSON, sav) or DB URL.")
     ],
@@ -218,6 +315,10 @@ def inspect_command(
     encoding: Annotated[str | None, typer.Option(help="Text encoding (default: detect).")] = None,
     delimiter: Annotated[str | None, typer.Option(help="Field delimiter (default: sniff).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    column_map: Annotated[
+        list[str] | None,
+        typer.Option("--map", metavar="COLUMN=ROLE", help=MAP_HELP, callback=_check_maps),
+    ] = None,
 ) -> None:
     """Show how segmint reads SOURCE: format, columns, role, mapping and problems per reason.
 
@@ -229,15 +330,28 @@ def inspect_command(
     from segmint.io import inspect_source
 
     settings = load_config(config)
+    maps = _maps(column_map)
+    settings.mapping.transactions.update(maps)
+    if maps and role not in (None, "transactions"):
+        raise typer.BadParameter(
+            f"maps columns of the transactions, not of --role {role}",
+            ctx=ctx,
+            param=next(p for p in ctx.command.params if p.name == "column_map"),
+        )
     result = inspect_source(
         source,
-        role=role,
+        role="transactions" if maps else role,
         mapping=settings.mapping.model_dump(),
         sheet=sheet,
         encoding=encoding or settings.io.encoding,
         delimiter=delimiter or settings.io.delimiter,
         date_formats=settings.io.date_formats,
+        io_options=settings.io.transaction_options(),
     )
+    names = [c["name"] for c in result.get("columns", [])]
+    for field, column in maps.items():
+        if column not in names:
+            raise _map_column_error(ctx, source, column, field, names)
     if as_json:
         print(_json.dumps(result, indent=2, default=str))
     else:
@@ -310,4 +424,4 @@ def _print_inspection(result: dict[str, Any]) -> None:
     if result.get("date_format"):
         out_console.print(f"dates read as {result['date_format']}", highlight=False)
     for warning in result.get("warnings", []):
-        out_console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
+        out_console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False, soft_wrap=True)

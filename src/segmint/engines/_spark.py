@@ -2,7 +2,7 @@
 
 segmint's SQL is written once, for DuckDB. :class:`SparkConnection` gives the planning and
 validation helpers (:func:`~segmint.features.plan_features`,
-:func:`~segmint.io._validate.guess_date_format`, ...) the small part of the DuckDB connection API
+:func:`~segmint.io._dates.guess_date_format`, ...) the small part of the DuckDB connection API
 they use, ``execute(sql, params).fetchall()``, and runs each statement on Spark after
 :func:`~segmint.engines.to_spark` has translated it: the same code decides the same things on
 both engines.

@@ -55,8 +55,8 @@ from segmint.exceptions import InputError
 from segmint.features._behavioural import plan_features
 from segmint.features._catalogue import FeatureSpec, catalogue_sql, substitute
 from segmint.io import describe_values, load_customers, map_columns, read_source
+from segmint.io._accounting import SourceAccount, ensure_quarantine
 from segmint.io._raw import _sql_str
-from segmint.io._validate import SourceAccount, ensure_quarantine
 
 if TYPE_CHECKING:  # pragma: no cover
     from segmint.activate._model import SegmentModel

@@ -1,10 +1,10 @@
 """Transactions typed and validated on Spark with the DuckDB rules, every row accounted for.
 
 Typing and validation reuse the DuckDB code itself where it decides something: the date format
-is chosen by :func:`~segmint.io._validate.guess_date_format` (a sample of 20,000 values,
+is chosen by :func:`~segmint.io._dates.guess_date_format` (a sample of 20,000 values,
 day/month ambiguity settled on the whole column), numbers are parsed by the SQL of
-:func:`~segmint.io._validate._number` (decimal comma detected on a sample, thousands separators
-only in their places), the outlier threshold by :func:`~segmint.io._validate._outlier_threshold`;
+:func:`~segmint.io._values._number` (decimal comma detected on a sample, thousands separators
+only in their places), the outlier threshold by :func:`~segmint.io._line_checks._outlier_threshold`;
 each runs on Spark through :class:`~segmint.engines._spark.SparkConnection`. The reasons a row
 is quarantined, and their order, are those of :func:`~segmint.io.load_transactions`. Every row
 read is either used or quarantined (``read == used + quarantined``, checked).
@@ -12,13 +12,13 @@ read is either used or quarantined (``read == used + quarantined``, checked).
 Transaction logs of invoice lines (:mod:`segmint.io._lines`) get the DuckDB policies from the
 DuckDB definitions: the line value ``quantity × unit_price`` when the log has no line total
 (:func:`~segmint.io.derives_amount`); returns by the SQL of
-:func:`~segmint.io._validate._return_sql` (order-id prefix, status values, negative quantity or
+:func:`~segmint.io._line_checks._return_sql` (order-id prefix, status values, negative quantity or
 value, per ``io.returns``), stored with a negative value and an ``is_return`` column; the
-``io.exclude`` rules by the SQL of :func:`~segmint.io._validate._exclusion_case` (patterns
+``io.exclude`` rules by the SQL of :func:`~segmint.io._line_checks._exclusion_case` (patterns
 checked by DuckDB's RE2 there, matched on Spark by Java's ``RLIKE``), quarantined as
 ``excluded_line``; repeats by the ``io.duplicates`` policy, proven by
-:func:`~segmint.io._validate._line_proof` (run on Spark). The account's ``notes``,
-``missing_customer_id`` (:func:`~segmint.io._validate._missing_customers`), ``duplicates`` and
+:func:`~segmint.io._line_checks._line_proof` (run on Spark). The account's ``notes``,
+``missing_customer_id`` (:func:`~segmint.io._line_checks._missing_customers`), ``duplicates`` and
 ``excluded`` are filled as on DuckDB; ``value`` by :func:`~segmint.io.describe_values` once the
 rows are exposed to DuckDB (:meth:`~segmint.engines.SparkRun.ingest`).
 """
@@ -37,6 +37,21 @@ from pyspark.sql.window import Window
 from segmint._logging import logger
 from segmint.engines._spark import SparkConnection, drop_views, persisted
 from segmint.engines._spark_read import CORRUPT, _col
+
+# the DuckDB rules themselves (private to segmint.io, shared on purpose: one definition):
+# segmint.io._accounting, _dates, _line_checks and _values
+from segmint.io._accounting import SourceAccount, checked_account
+from segmint.io._dates import _date_sql, _resolve_date, date_label
+from segmint.io._line_checks import (
+    OutlierMode,
+    _exclusion_case,
+    _line_proof,
+    _missing_customers,
+    _money,
+    _outlier_threshold,
+    _return_sql,
+    line_value_sql,
+)
 from segmint.io._lines import (
     DuplicatePolicy,
     ExcludeRule,
@@ -46,26 +61,7 @@ from segmint.io._lines import (
 )
 from segmint.io._mapping import ColumnMatch, derives_amount, mapping_warnings
 from segmint.io._raw import RawSource, quote_ident
-
-# the DuckDB rules themselves (private to segmint.io, shared on purpose: one definition)
-from segmint.io._validate import (
-    OutlierMode,
-    SourceAccount,
-    _blank_sql,
-    _date_sql,
-    _exclusion_case,
-    _line_proof,
-    _missing_customers,
-    _money,
-    _number,
-    _outlier_threshold,
-    _resolve_date,
-    _return_sql,
-    _text_sql,
-    checked_account,
-    date_label,
-    line_value_sql,
-)
+from segmint.io._values import _blank_sql, _number, _text_sql
 
 # problem rows joined to their raw records by broadcast up to this many
 _BROADCAST_ROWS = 2_000_000
@@ -163,7 +159,7 @@ def _duplicate_flags(raw: RawSource, rows: DataFrame, reason: str) -> DataFrame:
 
 
 def _no_proof(matches: dict[str, ColumnMatch]) -> str:
-    # the wording of segmint.io._validate._handle_copies (kept equal: the accounts compare)
+    # the wording of segmint.io._line_checks._handle_copies (kept equal: the accounts compare)
     if "order_id" in matches:
         return (
             "none: no product or line-number column, and orders have several different lines "
@@ -347,11 +343,16 @@ def load_transactions_spark(
                     "missing_unit_price": "raw_unit_price",
                     "unparseable_unit_price": "raw_unit_price",
                     "unparseable_amount": "raw_unit_price",
+                    "implausible_amount": "raw_unit_price",
                 }
             )
         else:
             reason_values.update(
-                {"missing_amount": "raw_amount", "unparseable_amount": "raw_amount"}
+                {
+                    "missing_amount": "raw_amount",
+                    "unparseable_amount": "raw_amount",
+                    "implausible_amount": "raw_amount",
+                }
             )
         if excluded_case:
             reason_values["excluded_line"] = "_excl_value"

@@ -1,6 +1,8 @@
 """Is the segmentation worth acting on? The validity scorecard and out-of-time lift."""
 
-from segmint.evaluate._lift import LiftResult, out_of_time_lift, revenue_trend
+from segmint.evaluate._lift import out_of_time_lift
+from segmint.evaluate._lift_result import LiftResult
+from segmint.evaluate._outcomes import revenue_trend
 from segmint.evaluate._scorecard import Scorecard, reach_flags, validity_scorecard
 from segmint.evaluate._tests import bh_adjust, distinctness, eta_squared, holm_adjust
 

@@ -30,8 +30,8 @@ from segmint.features._table import (
     build_feature_table,
     compute_feature_table,
 )
-from segmint.features._value import clv_report_from_file
 from segmint.features._value_contract import contract_columns
+from segmint.features._value_report import clv_report_from_file, value_model_summary
 
 __all__ = [
     "BASES",
@@ -53,4 +53,5 @@ __all__ = [
     "factor_loadings",
     "feature_sql",
     "plan_features",
+    "value_model_summary",
 ]

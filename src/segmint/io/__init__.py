@@ -3,6 +3,9 @@
 Transaction-log policies (returns, non-product lines, repeated lines): :mod:`segmint.io._lines`.
 """
 
+from segmint.io._accounting import SourceAccount, check_enough_customers
+from segmint.io._entities import load_accounts, load_contacts, load_customers
+from segmint.io._events import load_events
 from segmint.io._ingest import configure_connection, ingest_source
 from segmint.io._inspect import inspect_source
 from segmint.io._lines import DuplicatePolicy, ExcludeRule, ReturnRules
@@ -17,17 +20,8 @@ from segmint.io._mapping import (
 )
 from segmint.io._pii import hash_identifiers, identifier_columns
 from segmint.io._sources import FORMATS, RawSource, quote_ident, read_source
-from segmint.io._validate import (
-    SourceAccount,
-    check_enough_customers,
-    describe_values,
-    load_accounts,
-    load_contacts,
-    load_customers,
-    load_events,
-    load_survey,
-    load_transactions,
-)
+from segmint.io._survey import load_survey
+from segmint.io._transactions import describe_values, load_transactions
 
 __all__ = [
     "FORMATS",

@@ -8,19 +8,15 @@ from typing import Any
 
 import duckdb
 
+from segmint.io._accounting import SourceAccount
+from segmint.io._entities import load_accounts, load_contacts, load_customers
+from segmint.io._events import load_events
 from segmint.io._lines import DuplicatePolicy, ExcludeRule, ReturnRules
 from segmint.io._mapping import map_columns
 from segmint.io._raw import RawSource, _sql_str
 from segmint.io._sources import read_source
-from segmint.io._validate import (
-    SourceAccount,
-    load_accounts,
-    load_contacts,
-    load_customers,
-    load_events,
-    load_survey,
-    load_transactions,
-)
+from segmint.io._survey import load_survey
+from segmint.io._transactions import load_transactions
 
 
 def configure_connection(

@@ -16,6 +16,10 @@ from typing import Any
 import duckdb
 
 from segmint.exceptions import InputError
+from segmint.io._accounting import SourceAccount
+from segmint.io._dates import guess_date_format
+from segmint.io._entities import load_accounts, load_contacts, load_customers
+from segmint.io._events import load_events
 from segmint.io._mapping import (
     ROLE_FIELDS,
     ColumnMatch,
@@ -27,17 +31,9 @@ from segmint.io._mapping import (
 )
 from segmint.io._raw import RawSource, quote_ident
 from segmint.io._sources import read_source
-from segmint.io._validate import (
-    SourceAccount,
-    _decimal_comma,
-    guess_date_format,
-    load_accounts,
-    load_contacts,
-    load_customers,
-    load_events,
-    load_survey,
-    load_transactions,
-)
+from segmint.io._survey import load_survey
+from segmint.io._transactions import load_transactions
+from segmint.io._values import _decimal_comma
 
 LOADERS: dict[str, Callable[..., SourceAccount]] = {
     "transactions": load_transactions,

@@ -444,6 +444,17 @@ class ColumnMatch:
     alternatives: tuple[str, ...] = ()
 
 
+class MappedColumnMissing(InputError):
+    """An explicit mapping names a column the file lacks: ``field``, ``column`` and the file's
+    ``columns`` (so that the command line can say which ``--map`` was wrong)."""
+
+    def __init__(
+        self, message: str, hint: str | None, *, field: str, column: str, columns: list[str]
+    ) -> None:
+        super().__init__(message, hint)
+        self.field, self.column, self.columns = field, column, columns
+
+
 def normalise(name: str) -> str:
     """Lower-case a column name and keep letters and digits only."""
     return re.sub(r"[^0-9a-z]", "", name.lower())
@@ -520,10 +531,13 @@ def map_columns(
                 hint=f"Known fields: {', '.join(fields)}.",
             )
         if column not in columns:
-            raise InputError(
+            raise MappedColumnMissing(
                 f"{path}: the mapping says {field_name} is column '{column}', "
                 f"but the file has no such column.",
                 hint=f"Columns in the file: {', '.join(columns)}.",
+                field=field_name,
+                column=column,
+                columns=list(columns),
             )
         matches[field_name] = ColumnMatch(field_name, column, 1.0, "config")
 
@@ -573,8 +587,9 @@ def mapping_warnings(
     -------
     list of str
         E.g. ``amount <- 'Price' (confidence 0.6, partial name match; other candidates:
-        'Total'); if that is wrong, set mapping: {transactions: {amount: <column>}} in
-        segmint.yaml``.
+        'Total'); if that is wrong, pass --map <column>=amount or set mapping:
+        {transactions: {amount: <column>}} in segmint.yaml`` (``--map`` of ``segmint run`` and
+        ``segmint inspect`` only for transactions).
     """
     out = []
     for name, match in matches.items():
@@ -585,9 +600,10 @@ def mapping_warnings(
             if match.alternatives
             else "no other column fits the name"
         )
+        cli = f"pass --map <column>={name} or " if role == "transactions" else ""
         out.append(
             f"{name} <- '{match.column}' (confidence {match.confidence:.1f}, {match.source} "
-            f"name match; {others}); if that is wrong, set mapping: {{{role}: {{{name}: "
+            f"name match; {others}); if that is wrong, {cli}set mapping: {{{role}: {{{name}: "
             f"<column>}}}} in segmint.yaml"
         )
     return out

@@ -30,7 +30,7 @@ from segmint.config import MonitoringConfig
 from segmint.exceptions import InputError
 from segmint.monitor._drift import centre_shift, feature_summary, psi_table
 from segmint.monitor._migration import Matching, match_segments, migration_matrix
-from segmint.monitor._store import STORE_NAME
+from segmint.monitor._store import STORE_NAME, open_store
 
 STATUSES = ("OK", "WATCH", "REVALIDATE")
 
@@ -146,7 +146,7 @@ def load_run_snapshot(run: str | Path, store: str | Path | None = None) -> RunSn
         )
     if not path.exists():
         raise InputError(f"{path}: run store not found.", hint="Pass the folder of a run.")
-    con = duckdb.connect(str(path), read_only=True)
+    con = open_store(path)
     try:
         tables = {r[0] for r in con.execute("SHOW TABLES").fetchall()}
         rows = con.execute(

@@ -19,6 +19,7 @@ import duckdb
 import pandas as pd
 
 from segmint.activate._outputs import dumps
+from segmint.exceptions import InputError
 
 STORE_NAME = "segmint.duckdb"
 
@@ -99,9 +100,29 @@ def record_run(
         con.close()
 
 
+def open_store(store: Path) -> duckdb.DuckDBPyConnection:
+    """Open a run store read-only; a file that is not one is a one-line :class:`InputError`."""
+    if not Path(store).is_file():
+        raise InputError(
+            f"{store}: no run store here.",
+            hint="Point --store at a run folder or its segmint.duckdb (written by segmint run).",
+        )
+    try:
+        con = duckdb.connect(str(store), read_only=True)
+        con.execute("SELECT count(*) FROM runs").fetchall()
+    except duckdb.Error as exc:
+        raise InputError(
+            f"{store}: not a readable segmint run store "
+            f"({str(exc).splitlines()[0].split(': ', 1)[-1]})",
+            hint="The file is damaged or is not a run store; re-run 'segmint run' into a fresh "
+            "folder, or restore the store from a backup.",
+        ) from None
+    return con
+
+
 def list_runs(store: Path) -> pd.DataFrame:
     """The runs recorded in a store, newest first."""
-    con = duckdb.connect(str(store), read_only=True)
+    con = open_store(store)
     try:
         return con.sql(
             "SELECT run_id, created_at, snapshot_date, n_customers, n_segments, method, "

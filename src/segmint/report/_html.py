@@ -13,7 +13,8 @@ import numpy as np
 import pandas as pd
 from jinja2 import Environment, select_autoescape
 
-from segmint.evaluate._lift import BASELINE_DEFINITIONS
+from segmint._money import money
+from segmint.evaluate._baselines import BASELINE_DEFINITIONS
 from segmint.evaluate._scorecard import CRITERIA
 from segmint.profile._names import LONG_DAYS, RECENT_DAYS, name_evidence
 from segmint.profile._profiles import SegmentProfiles
@@ -25,6 +26,7 @@ from segmint.report._charts import (
     line_chart,
     series_chart,
 )
+from segmint.report._data import reconciliation_sentence, source_facts
 
 if TYPE_CHECKING:
     from segmint.strategy._deliverables import Deliverables
@@ -82,15 +84,30 @@ def build_content(
     method: dict[str, Any],
     deliverables: Deliverables | None = None,
     value_model: dict[str, Any] | None = None,
+    reconciliation: dict[str, Any] | None = None,
+    currency: str | None = None,
+    duplicate_policy: str = "drop",
+    selection: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Assemble the report's content model from the run's results (all numbers computed).
+
+    ``selection`` (how k was decided, :func:`segmint.segmenters._factory.k_selection`: chosen
+    k, runner-up, reason, the reasons per excluded k) becomes the key ``selection`` of the
+    number-of-segments section, next to the evidence table.
 
     With ``deliverables`` (scorecard, lift, persona cards, priorities, recommendations) the
     model also gets the keys ``stability``, ``scorecard``, ``lift``, ``persona_cards``,
     ``priorities`` and ``recommendations``; each is ``None`` otherwise. ``value_model`` (the
     lifetime-value models of the value basis, as
-    :func:`~segmint.features._value.value_model_summary` gives them) becomes the "Lifetime value
+    :func:`~segmint.features.value_model_summary` gives them) becomes the "Lifetime value
     model" part of the method section, with the holdout chart ``charts["value_holdout"]``.
+
+    The data section says per source what happened to its rows
+    (:func:`segmint.report._data.source_facts`: quarantined per reason with the value involved,
+    returns netted, duplicates and their policy, exclusions) and, with ``reconciliation``
+    (:func:`segmint.report._data.revenue_reconciliation`), how the net value of the lines used
+    becomes the overview's revenue; money in ``currency`` (ISO 4217, ``io.currency``) or, without
+    it, as plain numbers.
     """
     summary = profiles.summary
     ids = [int(s) for s in summary["segment_id"]]
@@ -110,7 +127,17 @@ def build_content(
             title="Share of revenue",
             colors=[color(i) for i in ids],
         )
-    if "silhouette" in evidence and len(evidence) > 1:
+    if "structure" in evidence and len(evidence) > 1 and evidence["structure"].notna().any():
+        # the criterion the k-means rule decides by (after stability)
+        charts["evidence"] = line_chart(
+            evidence["k"].tolist(),
+            evidence["structure"].tolist(),
+            title="Explained variance beyond structureless data, by number of segments",
+            x_label="number of segments (k)",
+            y_label="structure",
+            highlight=chosen_k,
+        )
+    elif "silhouette" in evidence and len(evidence) > 1:
         charts["evidence"] = line_chart(
             evidence["k"].tolist(),
             evidence["silhouette"].tolist(),
@@ -172,9 +199,21 @@ def build_content(
     content = {
         "title": title,
         "overview": overview,
-        "accounting": accounting,
+        "accounting": [
+            {
+                **a,
+                "facts": source_facts(a, currency, duplicate_policy=duplicate_policy),
+                "net_value": money(a["value"]["net"], currency) if a.get("value") else None,
+            }
+            for a in accounting
+        ],
+        "reconciliation": reconciliation_sentence(reconciliation, currency)
+        if reconciliation
+        else None,
+        "currency": currency,
         "evidence": evidence.to_dict(orient="records"),
         "evidence_columns": [c for c in evidence.columns if c not in ("admissible", "chosen")],
+        "selection": selection,
         "chosen_k": chosen_k,
         "charts": charts,
         "heatmap": heatmap,
@@ -394,4 +433,19 @@ def _deliverables_content(
 def render_report(content: dict[str, Any]) -> str:
     """Render the content model to one self-contained HTML document."""
     template = files("segmint.report").joinpath("templates/report.html.j2").read_text("utf-8")
-    return _env().from_string(template).render(**content)
+    env = _env()
+    currency = content.get("currency")
+    env.filters["money"] = lambda v: _money_num(v, currency)
+    return env.from_string(template).render(**content)
+
+
+def _money_num(value: Any, currency: str | None) -> str:
+    """A money figure as :func:`_num` writes it, with the currency's symbol or code (none
+    without ``io.currency``)."""
+    text = _num(value)
+    if text == "–" or not currency:
+        return text
+    amount = float(value)
+    if abs(amount) >= 1000:
+        return money(round(amount), currency).removesuffix(".00")
+    return money(amount, currency)

@@ -18,6 +18,8 @@ from segmint.exceptions import ConfigError, InputError
 from segmint.segmenters._ensemble import ConsensusSegmenter
 from segmint.segmenters._gmm import GaussianMixtureSegmenter
 from segmint.segmenters._ids import match_labels
+from segmint.segmenters._k_choice import RULE as K_RULE
+from segmint.segmenters._k_choice import forced_selection
 from segmint.segmenters._kmeans import KMeansSegmenter
 from segmint.segmenters._lca import LatentClassSegmenter
 from segmint.segmenters._mixed import MixedTypeSegmenter
@@ -37,7 +39,7 @@ class SegmenterSettings:
     k: int | None = None
     k_min: int = 2
     k_max: int = 8
-    min_segment_share: float = 0.02
+    min_segment_share: float = 0.05
     n_init: int = 10
     seed: int = 7
     rules: list[tuple[str, str]] | None = None
@@ -99,16 +101,17 @@ def fit_segmenter(method: str, settings: SegmenterSettings, data: Any) -> Any:
     """Build and fit the segmenter for ``method``.
 
     The consensus method does not choose k itself: without a forced k, k is first chosen by the
-    k-means evidence (kept as the consensus's ``evidence_``), then the consensus is built for it.
+    k-means rule (:func:`~segmint.segmenters._k_choice.choose_k`, with its bootstrap stability;
+    the evidence and the choice are kept as the consensus's ``evidence_`` and ``selection_``),
+    then the consensus is built for it.
     """
     n_samples = len(data)
     if method == "ensemble" and settings.k is None:
-        probe = make_segmenter("kmeans", settings, n_samples)
-        probe.set_params(stability_resamples=0)
-        probe.fit(data)
+        probe = make_segmenter("kmeans", settings, n_samples).fit(data)
         consensus = ConsensusSegmenter(n_segments=probe.n_segments_, random_state=settings.seed)
         consensus.fit(data)
         consensus.evidence_ = probe.evidence_
+        consensus.selection_ = probe.selection_
         return consensus
     return make_segmenter(method, settings, n_samples).fit(data)
 
@@ -169,18 +172,15 @@ def normalised_evidence(segmenter: Any, min_segment_share: float) -> pd.DataFram
 
 
 SELECTION_RULES = {
-    "kmeans": "k-means was fitted for every k in the range. Admissible k: the smallest segment "
-    "holds at least the minimum share and the bootstrap adjusted Rand index is at least the "
-    "minimum stability. Among the admissible k whose silhouette is within 0.1 of the best, the "
-    "k with the highest Calinski-Harabasz index was chosen.",
+    "kmeans": "k-means was fitted for every k in the range. " + K_RULE,
     "gmm": "Gaussian mixtures (diagonal covariances) were fitted for every k in the range; "
     "the k with the lowest BIC was chosen.",
     "mixed": "k-prototypes was fitted for every k in the range; the k with the highest mean "
     "Gower silhouette (on a sample) was chosen.",
     "lca": "Latent class models were fitted for every number of classes in the range; the "
     "lowest BIC was chosen.",
-    "ensemble": "k was chosen by the k-means evidence below; the consensus of several methods "
-    "and seeds was then built for that k (evidence accumulation).",
+    "ensemble": "k was chosen by the k-means rule on the evidence below: " + K_RULE + " The "
+    "consensus of several methods and seeds was then built for that k (evidence accumulation).",
     "rules": "Segments are defined by the rules in segmint.yaml (first match wins).",
     "rfm": "Segments are the named RFM segments of the R and FM quintile scores.",
 }
@@ -191,6 +191,39 @@ def selection_rule(method: str, forced_k: int | None = None) -> str:
     if forced_k is not None and method not in RULE_BASED:
         return f"The number of segments was set to {forced_k} in the configuration."
     return SELECTION_RULES[method]
+
+
+def k_selection(segmenter: Any, method: str, forced_k: int | None = None) -> dict[str, Any]:
+    """How the number of segments of a fitted segmenter was decided, as a JSON-ready dict.
+
+    Parameters
+    ----------
+    segmenter : estimator
+        The fitted segmenter (``n_segments_``; ``selection_`` when it chose k by
+        :func:`~segmint.segmenters._k_choice.choose_k`).
+    method : str
+        The method name (for the rule of methods without ``selection_``).
+    forced_k : int, optional
+        The k set in the configuration or with ``--k``.
+
+    Returns
+    -------
+    dict
+        ``chosen``, ``runner_up`` (None unless the rule named one), ``reason`` and ``rule``,
+        plus the further keys of ``selection_`` when the segmenter has it.
+    """
+    k = int(segmenter.n_segments_)
+    if forced_k is not None and method not in RULE_BASED:
+        return forced_selection(k)
+    selection = getattr(segmenter, "selection_", None)
+    if selection is not None:
+        return dict(selection)
+    return {
+        "chosen": k,
+        "runner_up": None,
+        "reason": selection_rule(method, forced_k),
+        "rule": method,
+    }
 
 
 def segment_names(segmenter: Any) -> dict[int, str] | None:

@@ -24,7 +24,15 @@ from segmint.segmenters._base import (
     json_params,
 )
 from segmint.segmenters._ids import match_labels, size_order
-from segmint.segmenters._stability import StabilityResult, bootstrap_stability
+from segmint.segmenters._k_choice import (
+    choose_k,
+    forced_selection,
+    null_explained_variance,
+    structure,
+)
+from segmint.segmenters._stability import PATTERNS_AT, StabilityResult, bootstrap_stability
+
+__all__ = ["KMeansSegmenter", "choose_k"]
 
 _THREADED_FROM = 200_000
 """Fits on fewer rows run single-threaded (see the Notes of :class:`KMeansSegmenter`)."""
@@ -77,6 +85,13 @@ def _calinski_davies(X: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
     gaps[gaps == 0] = np.inf
     db = float(np.mean(np.max((scatter[:, None] + scatter[None, :]) / gaps, axis=1)))
     return float(ch), db
+
+
+def _total_sum_of_squares(X: np.ndarray, weights: np.ndarray | None) -> float:
+    """(Weighted) sum of squared distances of the rows of ``X`` to their (weighted) mean."""
+    centre = np.average(X, axis=0, weights=weights)
+    squares = np.einsum("ij,ij->i", X - centre, X - centre)
+    return float(squares.sum() if weights is None else squares @ weights)
 
 
 def _silhouettes(
@@ -132,43 +147,17 @@ def _silhouettes(
     return scores
 
 
-def choose_k(evidence: pd.DataFrame, silhouette_tolerance: float = 0.1) -> int:
-    """Choose the number of segments from an evidence table.
-
-    1. Admissible k: the smallest segment holds at least the minimum share (column
-       ``admissible``); when no k is admissible, every k is considered.
-    2. Among them, those whose silhouette is within ``silhouette_tolerance`` of the best.
-    3. Of those, the k with the highest Calinski-Harabasz index (ties: the smaller k).
-
-    Parameters
-    ----------
-    evidence : pandas.DataFrame
-        Columns ``k``, ``silhouette``, ``calinski_harabasz`` and ``admissible``.
-    silhouette_tolerance : float, default=0.1
-        Width of the silhouette band in step 2.
-
-    Returns
-    -------
-    int
-        The chosen k.
-    """
-    pool = evidence[evidence["admissible"]] if evidence["admissible"].any() else evidence
-    if len(pool) == 1 or pool["silhouette"].isna().all():
-        return int(pool["k"].iloc[0])
-    best = pool["silhouette"].max()
-    near = pool[pool["silhouette"] >= best - silhouette_tolerance]
-    near = near.sort_values(["calinski_harabasz", "k"], ascending=[False, True], kind="stable")
-    return int(near["k"].iloc[0])
-
-
 class KMeansSegmenter(ClusterMixin, TransformerMixin, BaseEstimator):
     """k-means segmentation that chooses the number of segments from evidence.
 
     For every k in ``k_range`` (or only ``n_segments`` when forced) k-means is fitted with
     ``n_init`` seeded starts, and the evidence table records the silhouette (on a fixed random
     sample of at most ``silhouette_sample`` customers), the Calinski-Harabasz and Davies-Bouldin
-    indices, the within-segment sum of squares and the smallest segment's share. The rule that
-    chooses k is :func:`choose_k`. With more than ``selection_sample`` rows, k is chosen on a
+    indices, the within-segment sum of squares, the explained share of variance and that of a
+    structureless reference, convergence, the smallest segment's share and the bootstrap
+    stability. The rule that chooses k is :func:`~segmint.segmenters._k_choice.choose_k`
+    (stability first, then structure beyond a null model); ``selection_`` names the chosen k,
+    the runner-up and the reason. With more than ``selection_sample`` rows, k is chosen on a
     seeded random sample of that many rows and the chosen solution is then refined on all rows
     (see Notes).
 
@@ -181,7 +170,7 @@ class KMeansSegmenter(ClusterMixin, TransformerMixin, BaseEstimator):
         Force this number of segments; ``None`` chooses from ``k_range``.
     k_range : tuple of int, default=(2, 8)
         Smallest and largest k tried, both included.
-    min_segment_share : float, default=0.02
+    min_segment_share : float, default=0.05
         Smallest share of customers a segment must hold for its k to be chosen.
     n_init : int, default=10
         Seeded k-means++ starts per k; the best (lowest inertia) is kept.
@@ -192,9 +181,6 @@ class KMeansSegmenter(ClusterMixin, TransformerMixin, BaseEstimator):
         silhouette (NaN in ``evidence_``): for refits whose number of segments is fixed and
         whose labels alone are used (bootstrap stability, the out-of-time lift), where its
         pairwise distances would cost more than the fit. Needs ``n_segments``.
-    silhouette_tolerance : float, default=0.1
-        How far below the best silhouette a k may be and still be chosen for its higher
-        Calinski-Harabasz index (see Notes).
     stability_resamples : int, default=10
         Bootstrap refits per k (Hennig's clusterboot, on a sample of ``stability_sample``
         customers) measuring how reproducible each solution is; 0 switches it off.
@@ -202,6 +188,18 @@ class KMeansSegmenter(ClusterMixin, TransformerMixin, BaseEstimator):
         Customers sampled for the stability refits.
     min_stability : float, default=0.6
         Smallest mean bootstrap adjusted Rand index for a k to be admissible.
+    min_segment_jaccard : float, default=0.6
+        Smallest mean bootstrap Jaccard every segment of an admissible k must have (Hennig's
+        lower bound of a "pattern"; below it a segment dissolves in the resamples).
+    stability_margin : float, default=0.01
+        Slack when comparing a k's bootstrap-ARI interval with that of the most stable k.
+    structure_tolerance : float, default=0.05
+        How far below the best candidate's structure (a log ratio of within-segment variances,
+        0.05 is about 5 %) a smaller candidate k may be and still be preferred: splitting stops
+        once more segments add no more structure than that.
+    null_references : int, default=3
+        Structureless Gaussian reference samples (of ``stability_sample`` rows) behind
+        ``null_explained_variance``.
     minibatch_threshold : int, default=200000
         From this many rows on, the k-means fits of the sweep use mini-batch k-means for
         speed. The sweep runs on at most ``selection_sample`` rows, so with the defaults this
@@ -226,10 +224,20 @@ class KMeansSegmenter(ClusterMixin, TransformerMixin, BaseEstimator):
         Number of segments chosen (or forced).
     evidence_ : pandas.DataFrame
         One row per k tried: ``k, silhouette, calinski_harabasz, davies_bouldin, inertia,
-        min_segment_share``, with stability on: ``stability_ari`` (mean bootstrap adjusted Rand
-        index) with its 95 % interval ``stability_ari_low``/``_high`` and
+        explained_variance`` (``1 - inertia / total`` sum of squares), when k was chosen
+        ``null_explained_variance`` (the same for k-means on structureless Gaussian data with
+        the data's covariance) and ``structure``
+        (:func:`~segmint.segmenters._k_choice.structure`: the log ratio of the two unexplained
+        shares, a Gaussian-reference gap statistic); ``converged,
+        min_segment_share``, with stability on: ``stability_ari`` (mean bootstrap adjusted
+        Rand index) with its 95 % interval ``stability_ari_low``/``_high`` and
         ``min_segment_jaccard``; then ``admissible, chosen``. Computed on the selection
         sample when k was chosen on one (``selection_sample_size_ < n_samples``).
+    selection_ : dict
+        How k was chosen (see :func:`~segmint.segmenters._k_choice.choose_k`): ``chosen``,
+        ``runner_up``, ``most_stable``, ``candidates``, ``excluded`` (k to the reasons),
+        ``reason``, ``runner_up_reason`` and ``rule`` (``"forced"`` when ``n_segments`` was
+        given).
     segment_stability_ : pandas.DataFrame or None
         Per segment of the chosen solution (in stable-id order): bootstrap Jaccard mean and
         95 % interval, dissolved share and Hennig's verdict; None when stability is off.
@@ -242,10 +250,14 @@ class KMeansSegmenter(ClusterMixin, TransformerMixin, BaseEstimator):
 
     Notes
     -----
-    Silhouette alone tends to merge segments whose centres lie close together (it then favours
-    small k); the Calinski-Harabasz variance ratio alone tends to split. The rule uses each
-    against the other's weakness: among the admissible k whose silhouette is within
-    ``silhouette_tolerance`` of the best, the k with the highest Calinski-Harabasz index wins.
+    *Choice of k.* On customer data without sharp clusters the silhouette, the
+    Calinski-Harabasz index and bootstrap stability all favour k = 2, the cut of the data
+    along its longest axis, which any elongated cloud of customers shows. The rule therefore
+    takes every admissible k whose stability cannot be told apart from the most stable k and,
+    among those, the k beyond which more segments add no structure over a structureless
+    Gaussian reference (details and references in
+    :func:`~segmint.segmenters._k_choice.choose_k`). The silhouette, Calinski-Harabasz and
+    Davies-Bouldin indices stay in ``evidence_`` for comparison.
 
     *Many rows.* The criteria are averages, or ratios of averages, over customers (silhouette,
     variance ratio, scatter ratio, segment shares, bootstrap agreement); a uniform random
@@ -271,6 +283,12 @@ class KMeansSegmenter(ClusterMixin, TransformerMixin, BaseEstimator):
     Calinski, T. and Harabasz, J. (1974). A dendrite method for cluster analysis.
     Communications in Statistics, 3(1), 1-27.
 
+    Dolnicar, S., Grün, B. and Leisch, F. (2018). Market Segmentation Analysis, ch. 7.
+    Springer.
+
+    Hennig, C. (2007). Cluster-wise assessment of cluster stability. Computational Statistics
+    & Data Analysis, 52(1), 258-271.
+
     Arbelaitz, O. et al. (2013). An extensive comparative study of cluster validity indices.
     Pattern Recognition, 46(1), 243-256.
 
@@ -289,10 +307,13 @@ class KMeansSegmenter(ClusterMixin, TransformerMixin, BaseEstimator):
         **COMMON_CONSTRAINTS,
         "min_segment_share": [Interval(Real, 0, 1, closed="both")],
         "silhouette_sample": [Interval(Integral, 10, None, closed="left"), Options(Integral, {0})],
-        "silhouette_tolerance": [Interval(Real, 0, 1, closed="both")],
         "stability_resamples": [Interval(Integral, 0, None, closed="left")],
         "stability_sample": [Interval(Integral, 10, None, closed="left")],
         "min_stability": [Interval(Real, -1, 1, closed="both")],
+        "min_segment_jaccard": [Interval(Real, 0, 1, closed="both")],
+        "stability_margin": [Interval(Real, 0, 1, closed="both")],
+        "structure_tolerance": [Interval(Real, 0, 1, closed="both")],
+        "null_references": [Interval(Integral, 1, None, closed="left")],
         "minibatch_threshold": [Interval(Integral, 1, None, closed="left")],
         "selection_sample": [Interval(Integral, 100, None, closed="left"), None],
     }
@@ -302,14 +323,17 @@ class KMeansSegmenter(ClusterMixin, TransformerMixin, BaseEstimator):
         n_segments: int | None = None,
         *,
         k_range: tuple[int, int] = (2, 8),
-        min_segment_share: float = 0.02,
+        min_segment_share: float = 0.05,
         n_init: int = 10,
         max_iter: int = 300,
         silhouette_sample: int = 5000,
-        silhouette_tolerance: float = 0.1,
         stability_resamples: int = 10,
         stability_sample: int = 5000,
         min_stability: float = 0.6,
+        min_segment_jaccard: float = PATTERNS_AT,
+        stability_margin: float = 0.01,
+        structure_tolerance: float = 0.05,
+        null_references: int = 3,
         minibatch_threshold: int = 200_000,
         selection_sample: int | None = 100_000,
         random_state: int | np.random.RandomState | None = None,
@@ -320,10 +344,13 @@ class KMeansSegmenter(ClusterMixin, TransformerMixin, BaseEstimator):
         self.n_init = n_init
         self.max_iter = max_iter
         self.silhouette_sample = silhouette_sample
-        self.silhouette_tolerance = silhouette_tolerance
         self.stability_resamples = stability_resamples
         self.stability_sample = stability_sample
         self.min_stability = min_stability
+        self.min_segment_jaccard = min_segment_jaccard
+        self.stability_margin = stability_margin
+        self.structure_tolerance = structure_tolerance
+        self.null_references = null_references
         self.minibatch_threshold = minibatch_threshold
         self.selection_sample = selection_sample
         self.random_state = random_state
@@ -393,7 +420,36 @@ class KMeansSegmenter(ClusterMixin, TransformerMixin, BaseEstimator):
 
         with _threads_for(Xs.shape[0]):
             evidence, fits, stability = self._sweep(Xs, ws, ks, seed, sample_seed)
-        chosen = choose_k(evidence, self.silhouette_tolerance)
+            if len(ks) > 1:
+                null = null_explained_variance(
+                    Xs,
+                    ks,
+                    sample_weight=ws,
+                    n_references=self.null_references,
+                    max_samples=self.stability_sample,
+                    n_init=min(self.n_init, 3),
+                    max_iter=self.max_iter,
+                    random_state=int(rng.randint(SEED_MAX)),
+                )
+                position = evidence.columns.get_loc("explained_variance") + 1
+                evidence.insert(position, "null_explained_variance", evidence["k"].map(null))
+                evidence.insert(
+                    position + 1,
+                    "structure",
+                    structure(evidence["explained_variance"], evidence["null_explained_variance"]),
+                )
+        selection = choose_k(
+            evidence,
+            min_segment_share=self.min_segment_share,
+            min_stability=self.min_stability,
+            min_segment_jaccard=self.min_segment_jaccard,
+            stability_margin=self.stability_margin,
+            structure_tolerance=self.structure_tolerance,
+        )
+        if self.n_segments is not None:
+            selection = {**forced_selection(ks[0]), "excluded": selection["excluded"]}
+        chosen = int(selection["chosen"])
+        evidence["admissible"] = ~evidence["k"].astype(str).isin(list(selection["excluded"]))
         evidence["chosen"] = evidence["k"] == chosen
 
         model = fits[chosen]
@@ -411,12 +467,13 @@ class KMeansSegmenter(ClusterMixin, TransformerMixin, BaseEstimator):
         self.n_segments_ = chosen
         self.inertia_ = float(model.inertia_)
         self.evidence_ = evidence
+        self.selection_ = selection
         self.selection_sample_size_ = int(Xs.shape[0])
         self.segment_stability_ = None
         if chosen in stability:
             labels = self.labels_ if rows is None else self.labels_[rows]
             self.segment_stability_ = _on_final_ids(stability[chosen], labels)
-        logger.info("chose %d segments", chosen)
+        logger.info("chose %d segments: %s", chosen, selection["reason"])
         return self
 
     def _sweep(
@@ -427,12 +484,15 @@ class KMeansSegmenter(ClusterMixin, TransformerMixin, BaseEstimator):
         seed: int,
         sample_seed: int,
     ) -> tuple[pd.DataFrame, dict[int, KMeans | MiniBatchKMeans], dict[int, StabilityResult]]:
-        """Fit every candidate k on ``X`` and tabulate the evidence (without ``chosen``)."""
+        """Fit every candidate k on ``X`` and tabulate the evidence (without the choice)."""
         n_samples = X.shape[0]
         rows, fits, stability = [], {}, {}
+        total = None
         for k in ks:
             model = self._kmeans(k, n_samples, seed).fit(X, sample_weight=weights)
             fits[k] = model
+            if total is None:  # after the first fit, which validates the weights
+                total = _total_sum_of_squares(X, weights)
             sizes = np.bincount(model.labels_, weights=weights, minlength=k)
             n_distinct = int(np.count_nonzero(np.bincount(model.labels_, minlength=k)))
             ch, db = (
@@ -444,6 +504,8 @@ class KMeansSegmenter(ClusterMixin, TransformerMixin, BaseEstimator):
                     "calinski_harabasz": ch,
                     "davies_bouldin": db,
                     "inertia": float(model.inertia_),
+                    "explained_variance": 1.0 - float(model.inertia_) / total if total else 0.0,
+                    "converged": bool(model.n_iter_ < self.max_iter),
                     "min_segment_share": float(sizes.min() / sizes.sum()),
                 }
             )
@@ -478,9 +540,6 @@ class KMeansSegmenter(ClusterMixin, TransformerMixin, BaseEstimator):
         evidence = pd.DataFrame(rows)
         columns = ["k", "silhouette", "calinski_harabasz", "davies_bouldin", "inertia"]
         evidence = evidence[columns + [c for c in evidence.columns if c not in columns]]
-        evidence["admissible"] = evidence["min_segment_share"] >= self.min_segment_share
-        if "stability_ari" in evidence:
-            evidence["admissible"] &= evidence["stability_ari"].fillna(1.0) >= self.min_stability
         return evidence, fits, stability
 
     def predict(self, X: np.ndarray) -> np.ndarray:
@@ -506,10 +565,10 @@ class KMeansSegmenter(ClusterMixin, TransformerMixin, BaseEstimator):
         -------
         dict
             ``method`` ("kmeans"), ``params`` (hyper-parameters), the centres, inertia,
-            iterations, number of features, the evidence table, ``selection_sample_size`` and
-            the per-segment stability (records or None). This flat layout predates the
-            ``segmint.segmenter`` envelope of the other segmenters and is kept so that saved
-            models keep loading.
+            iterations, number of features, the evidence table, ``selection_sample_size``,
+            ``selection`` (how k was chosen) and the per-segment stability (records or None).
+            This flat layout predates the ``segmint.segmenter`` envelope of the other
+            segmenters and is kept so that saved models keep loading.
         """
         check_is_fitted(self)
         return {
@@ -522,6 +581,7 @@ class KMeansSegmenter(ClusterMixin, TransformerMixin, BaseEstimator):
             "n_features_in": int(self.n_features_in_),
             "evidence": self.evidence_.to_dict(orient="records"),
             "selection_sample_size": self.selection_sample_size_,
+            "selection": self.selection_,
             "segment_stability": None
             if self.segment_stability_ is None
             else self.segment_stability_.to_dict(orient="records"),
@@ -535,14 +595,17 @@ class KMeansSegmenter(ClusterMixin, TransformerMixin, BaseEstimator):
         ----------
         data : dict
             As returned by :meth:`to_dict`, possibly after a JSON round trip (or written by an
-            earlier version, without ``selection_sample_size``).
+            earlier version, without ``selection_sample_size`` or ``selection``, whose
+            ``selection_`` is then None).
 
         Returns
         -------
         KMeansSegmenter
             A fitted segmenter whose ``predict`` equals the original's.
         """
-        seg = from_json_params(cls, data["params"])
+        # hyper-parameters of earlier versions that no longer exist (silhouette_tolerance)
+        known = cls._get_param_names()
+        seg = from_json_params(cls, {k: v for k, v in data["params"].items() if k in known})
         seg.cluster_centers_ = np.asarray(data["cluster_centers"], dtype=float)
         seg.n_segments_ = int(data["n_segments"])
         seg.inertia_ = float(data["inertia"])
@@ -551,6 +614,7 @@ class KMeansSegmenter(ClusterMixin, TransformerMixin, BaseEstimator):
         seg.n_iter_ = int(data.get("n_iter", 0))
         size = data.get("selection_sample_size")
         seg.selection_sample_size_ = None if size is None else int(size)
+        seg.selection_ = data.get("selection")
         stab = data.get("segment_stability")
         seg.segment_stability_ = None if stab is None else pd.DataFrame(stab)
         return seg

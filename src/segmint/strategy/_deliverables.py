@@ -24,13 +24,8 @@ from threadpoolctl import threadpool_limits
 
 from segmint._logging import logger
 from segmint.config import Config
-from segmint.evaluate._lift import (
-    BINARY_OUTCOMES,
-    OUTCOMES,
-    LiftResult,
-    out_of_time_lift,
-    revenue_trend,
-)
+from segmint.evaluate import LiftResult, out_of_time_lift, revenue_trend
+from segmint.evaluate._outcomes import BINARY_OUTCOMES, OUTCOMES
 from segmint.evaluate._scorecard import Scorecard, reach_flags, validity_scorecard
 from segmint.exceptions import SegmintError
 from segmint.features._catalogue import FeatureOptions
