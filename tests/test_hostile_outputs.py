@@ -203,3 +203,30 @@ def test_models_signed_with_a_key_refuse_forgeries(
     assert not (tmp_path / "s.csv").exists()
     monkeypatch.delenv("SEGMINT_MODEL_KEY")
     assert load_model(signed).names  # without the key: the SHA-256 is checked, with a warning
+
+
+def test_monitor_reads_new_data_with_the_runs_io_settings(cli, tmp_path: Path) -> None:
+    """A run made with io: encoding/delimiter; monitor reads the new log the same way."""
+    tx, _ = _log(tmp_path)
+    frame = pd.read_csv(tx)
+    # latin-1 text with more commas than the row has semicolons: sniffing would pick ","
+    frame["note"] = "Grüße aus Köln, Bonn, Aachen, Essen, Düren, Jülich"
+    german = tmp_path / "german.csv"
+    german.write_bytes(frame.to_csv(sep=";", index=False).encode("latin-1"))
+    config = tmp_path / "segmint.yaml"
+    # the exclusion removes every line of the customers c000-c009 (a test account range)
+    config.write_text(
+        "io:\n  encoding: latin-1\n  delimiter: ';'\n"
+        "  exclude:\n    - {column: customer_id, pattern: 'c00[0-9]', name: test accounts}\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "run"
+    result = cli("run", "--transactions", str(german), "--config", str(config), "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    # monitor without --config: the settings the run recorded in run.json
+    result = cli("monitor", "--model", str(out), "--input", str(german), "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert "Traceback" not in result.stderr
+    # 240 customers: c000-c004 carry the hostile ids, so the rule removes c005-c009
+    assert report["current"]["customers"] == report["baseline"]["customers"] == 240 - 5

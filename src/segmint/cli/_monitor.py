@@ -68,7 +68,15 @@ def monitor(
 
     settings = load_config(config).monitoring
     if model is not None and input is not None:
-        result = monitor_model(model, input, as_of=parse_date(as_of), config=settings)
+        from segmint.cli._activate import _reading_settings
+
+        result = monitor_model(
+            model,
+            input,
+            as_of=parse_date(as_of),
+            config=settings,
+            settings=_reading_settings(config, model),
+        )
     elif baseline is not None and current is not None:
         result = monitor_runs(baseline, current, store=store, config=settings)
     else:

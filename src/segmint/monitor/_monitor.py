@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from segmint._logging import logger
-from segmint.config import MonitoringConfig
+from segmint.config import Config, MonitoringConfig
 from segmint.exceptions import InputError
 from segmint.monitor._drift import centre_shift, feature_summary, psi_table
 from segmint.monitor._migration import Matching, match_segments, migration_matrix
@@ -473,11 +473,14 @@ def monitor_model(
     customers: str | Path | None = None,
     as_of: date | str | None = None,
     config: MonitoringConfig | None = None,
+    settings: Config | None = None,
 ) -> MonitoringResult:
     """Score new data with a saved model and compare it with the model's reference.
 
     ``as_of`` defaults to the day after the last transaction in the new data: new data is
-    monitored as of its own end, not the model's snapshot.
+    monitored as of its own end, not the model's snapshot. The new data are read, mapped and
+    validated with the ``io:`` and ``mapping:`` of ``settings`` (``segmint monitor`` passes
+    those of ``--config``, else those the run recorded), as ``segmint run`` and ``score`` do.
     """
     from segmint.activate._model import SegmentModel, load_model
     from segmint.activate._scoring import features_of_table, load_transaction_table, predict_ids
@@ -494,7 +497,7 @@ def monitor_model(
         )
     con = duckdb.connect()
     try:
-        load_transaction_table(con, transactions, customers=customers)
+        load_transaction_table(con, transactions, customers=customers, settings=settings)
         as_of = as_of or default_snapshot(con)
         features = features_of_table(con, model, as_of=as_of)
     finally:
