@@ -115,3 +115,12 @@ def migration_matrix(
         "stayed": stayed,
         "stay_rate": stayed / n if n else float("nan"),
     }
+
+
+def matrix_json(frame: pd.DataFrame) -> dict[str, Any]:
+    """A migration matrix (segment ids on both axes) as JSON: rows, columns and values."""
+    return {
+        "rows": [int(i) for i in frame.index],
+        "columns": [int(c) for c in frame.columns],
+        "values": frame.to_numpy().tolist(),
+    }

@@ -29,7 +29,7 @@ from segmint._logging import logger
 from segmint.config import Config, MonitoringConfig
 from segmint.exceptions import InputError
 from segmint.monitor._drift import centre_shift, feature_summary, psi_table
-from segmint.monitor._migration import Matching, match_segments, migration_matrix
+from segmint.monitor._migration import Matching, match_segments, matrix_json, migration_matrix
 from segmint.monitor._store import STORE_NAME, open_store
 
 STATUSES = ("OK", "WATCH", "REVALIDATE")
@@ -77,8 +77,8 @@ class MonitoringResult:
                 "n_common": self.migration["n_common"],
                 "stayed": self.migration["stayed"],
                 "stay_rate": self.migration["stay_rate"],
-                "counts": _matrix(self.migration["counts"]),
-                "shares": _matrix(self.migration["shares"]),
+                "counts": matrix_json(self.migration["counts"]),
+                "shares": matrix_json(self.migration["shares"]),
             }
         return {
             "verdict": self.verdict,
@@ -115,14 +115,6 @@ class MonitoringResult:
                 f"{self.migration['stay_rate']:.1%} stayed in their segment"
             )
         return "\n".join(lines)
-
-
-def _matrix(frame: pd.DataFrame) -> dict[str, Any]:
-    return {
-        "rows": [int(i) for i in frame.index],
-        "columns": [int(c) for c in frame.columns],
-        "values": frame.to_numpy().tolist(),
-    }
 
 
 # --------------------------------------------------------------------------- loading runs
@@ -478,9 +470,8 @@ def monitor_model(
     """Score new data with a saved model and compare it with the model's reference.
 
     ``as_of`` defaults to the day after the last transaction in the new data: new data is
-    monitored as of its own end, not the model's snapshot. The new data are read, mapped and
-    validated with the ``io:`` and ``mapping:`` of ``settings`` (``segmint monitor`` passes
-    those of ``--config``, else those the run recorded), as ``segmint run`` and ``score`` do.
+    monitored as of its own end, not the model's snapshot. ``settings``: the ``io:`` and
+    ``mapping:`` the new data are read with (as ``segmint run`` and ``score`` read theirs).
     """
     from segmint.activate._model import SegmentModel, load_model
     from segmint.activate._scoring import features_of_table, load_transaction_table, predict_ids
