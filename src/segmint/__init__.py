@@ -9,4 +9,6 @@ try:
 except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
     __version__ = "0.0.0+unknown"
 
-__all__ = ["__version__"]
+from segmint._api import run
+
+__all__ = ["__version__", "run"]
