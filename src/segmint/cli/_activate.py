@@ -276,7 +276,7 @@ def serve(
         str, typer.Option(help="Environment variable holding the bearer token.")
     ] = "SEGMINT_TOKEN",
 ) -> None:
-    """Serve the model over HTTP: POST /v1/score, GET /v1/segments, /healthz, /docs."""
+    """Serve the model over HTTP: POST /v1/score, GET /v1/segments, /healthz, /openapi.json."""
     import os
 
     from segmint.activate._model import resolve_model_path
@@ -290,5 +290,5 @@ def serve(
             hint=f"export {token_env}=<a long random secret>",
         )
     resolve_model_path(model)  # a missing model: its one error line, without "Serving ..." first
-    console.print(f"Serving {model} on http://{host}:{port} (docs at /docs)")
+    console.print(f"Serving {model} on http://{host}:{port} (OpenAPI at /openapi.json)")
     run_service(model, token=token, host=host, port=port)
