@@ -137,7 +137,7 @@ def test_typing_tool_on_a_folder_without_run_json_is_one_line(
     shutil.copytree(hostile_run["out"], copy)
     (copy / "run.json").unlink()
     result = cli("typing-tool", "--model", str(copy), "--out", str(tmp_path / "tt"))
-    _one_line_error(result, "missing run.json")
+    _one_line_error(result, "incomplete run", "run.json listed in manifest.json is missing")
 
 
 def _reseal_sha256(doc: dict) -> dict:

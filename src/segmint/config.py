@@ -131,6 +131,10 @@ class IOConfig(_Strict):
     ``currency``: the ISO 4217 code of the amounts (``GBP``, ``EUR``, ``USD``, ...), used only to
     write money in the CLI summary and the report (``£1.45M``); unset (default), money is shown
     as plain numbers: segmint never guesses a currency.
+
+    ``keep_raw_quarantine``: the raw records of ``quarantine.parquet`` keep their e-mails,
+    phones, names and addresses as read (``segmint run --keep-raw-quarantine``); by default
+    (False) those are hashed (:func:`segmint.io.protect_quarantine`).
     """
 
     date_formats: dict[str, str] = Field(default_factory=dict)
@@ -143,6 +147,7 @@ class IOConfig(_Strict):
     returns: ReturnsConfig = Field(default_factory=ReturnsConfig)
     exclude: list[ExcludeConfig] = Field(default_factory=list)
     currency: str | None = None
+    keep_raw_quarantine: bool = False
 
     @field_validator("currency")
     @classmethod

@@ -22,7 +22,7 @@ import pandas as pd
 import sklearn
 
 from segmint import __version__, engines
-from segmint._logging import logger
+from segmint._logging import library_warnings_to_log, logger
 from segmint.activate import OutputFolder
 from segmint.activate._model import (
     MODEL_NAME,
@@ -59,13 +59,14 @@ from segmint.io import (
     load_customers,
     load_transactions,
     map_columns,
+    protect_quarantine,
     read_source,
 )
 from segmint.monitor import STORE_NAME, record_run
 from segmint.monitor._drift import feature_summary
 from segmint.profile._names import name_segments
 from segmint.profile._profiles import SegmentProfiles, profile_segments
-from segmint.report._data import revenue_reconciliation
+from segmint.report._data import customers_without_purchase, revenue_reconciliation
 from segmint.report._html import build_content, render_report
 from segmint.segmenters._factory import (
     SegmenterSettings,
@@ -169,9 +170,11 @@ def run_segmentation(
         over all the tables given. Without them, and with only the transaction bases chosen,
         the features are the transaction features as before.
     hash_salt : str, optional
-        Pseudonymise the identifiers (customer, account, contact ids, e-mails) of every loaded
+        Pseudonymise the identifiers (customer, account, contact ids, e-mails, phones) of every
         table, the raw tables and the quarantine with salted SHA-256 before any feature is
-        computed: no raw id reaches an output. An empty salt is refused.
+        computed: no raw id reaches an output. An empty salt is refused. Without it the
+        quarantine's e-mails, phones, names and addresses are hashed all the same (random salt)
+        unless ``config.io.keep_raw_quarantine``.
 
     Returns
     -------
@@ -213,7 +216,7 @@ def run_segmentation(
         [Path(transactions)] + ([Path(customers)] if customers else []) + list(sources.values())
     )
 
-    with OutputFolder(out) as folder:
+    with OutputFolder(out) as folder, library_warnings_to_log():
         con = duckdb.connect()
         accounting: list[SourceAccount] = []
         with timer.stage("ingest"):
@@ -275,16 +278,10 @@ def run_segmentation(
                             read_options=config.io.read_options(),
                         )
                     )
-                if hash_salt is not None:
-                    hash_identifiers(
-                        con,
-                        [
-                            *tables.values(),
-                            *(f"raw_{role}" for role in tables),
-                        ],
-                        identifier_columns(accounting),
-                        hash_salt,
-                    )
+                if hash_salt is not None:  # the quarantine's records: protect_quarantine
+                    names = [*tables.values(), *(f"raw_{role}" for role in tables)]
+                    ids = identifier_columns(accounting)
+                    hash_identifiers(con, names, ids, hash_salt, quarantine=False)
                 fingerprints = [file_fingerprint(p) for p in inputs]
             data_fingerprint = hashlib.sha256(
                 "".join(f["sha256"] for f in fingerprints).encode()
@@ -570,6 +567,8 @@ def run_segmentation(
             folder.write_table("segments", segments, ("parquet", "csv"))
             folder.write_table("profiles", profiles.wide(names), ("csv",))
             folder.write_table("evidence", segmenter.evidence_, ("csv",))
+            ids, keep = identifier_columns(accounting), config.io.keep_raw_quarantine
+            protect_quarantine(con, hash_salt, ids, keep)  # privacy by default
             quarantine = con.sql("SELECT * FROM quarantine ORDER BY source, row").df()
             quarantine.to_parquet(folder.path("quarantine.parquet"), index=False)
             if hasattr(segmenter, "predict_proba"):
@@ -603,6 +602,7 @@ def run_segmentation(
                     "customers_segmented": n_customers,
                     "transactions_used": n_tx,
                     "segments": segmenter.n_segments_,
+                    "customers_without_purchase": customers_without_purchase(reconciliation),
                 },
                 "evidence": segmenter.evidence_.to_dict(orient="records"),
                 "selection": selection,
@@ -658,7 +658,7 @@ def run_segmentation(
             timer.timings["total"] = round(sum(timer.timings.values()), 3)
             folder.write_json("run.json", run)
         con.close()
-        files = folder.commit()
+        files = folder.commit(run_id=run_id, created_at=started.isoformat())
 
     logger.info("run %s: %d customers in %d segments", run_id, n_customers, segmenter.n_segments_)
     return RunResult(

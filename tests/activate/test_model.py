@@ -100,7 +100,7 @@ def test_a_resealed_invalid_document_fails_the_schema(model_copy):
 def test_a_file_that_is_not_json_is_refused(tmp_path):
     (tmp_path / "model.json").write_text("{not json")
     with pytest.raises(ModelError, match="not valid JSON"):
-        load_model(tmp_path)
+        load_model(tmp_path / "model.json")  # a folder without manifest.json: incomplete run
 
 
 def test_a_missing_model_is_refused(tmp_path):

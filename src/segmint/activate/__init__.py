@@ -6,6 +6,7 @@ The service (:func:`create_app`) needs FastAPI and is imported only when asked f
 from typing import Any
 
 from segmint.activate._exports import ExportResult, build_audiences, export_audiences
+from segmint.activate._manifest import MANIFEST_NAME, check_run_folder, write_manifest
 from segmint.activate._model import (
     SegmentModel,
     build_model_document,
@@ -16,11 +17,13 @@ from segmint.activate._outputs import OutputFolder, dumps
 from segmint.activate._scoring import score, score_features
 
 __all__ = [
+    "MANIFEST_NAME",
     "ExportResult",
     "OutputFolder",
     "SegmentModel",
     "build_audiences",
     "build_model_document",
+    "check_run_folder",
     "create_app",
     "dumps",
     "export_audiences",
@@ -28,6 +31,7 @@ __all__ = [
     "save_model",
     "score",
     "score_features",
+    "write_manifest",
 ]
 
 

@@ -31,6 +31,7 @@ import duckdb
 import pandas as pd
 
 from segmint._logging import logger
+from segmint.activate._manifest import check_run_folder
 from segmint.activate._scoring import write_frame
 from segmint.exceptions import ConfigError, InputError
 from segmint.io import load_customers, map_columns, read_source
@@ -115,7 +116,11 @@ def segments_file(run_dir: Path, channel: str) -> Path:
         ``run_dir`` has no ``segments.parquet``.
     ConfigError
         ``channel`` is not one of :data:`CHANNELS` or ``all``.
+    ModelError
+        ``run_dir`` is not a complete run (no valid ``manifest.json``).
     """
+    if run_dir.is_dir():
+        check_run_folder(run_dir)  # a run killed or still being written: refused
     seg_path = run_dir / "segments.parquet"
     if not seg_path.exists():
         raise InputError(f"{run_dir}: no segments.parquet.", hint="Pass a run folder (--run).")

@@ -40,6 +40,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from segmint import __version__
 from segmint._logging import logger
+from segmint.activate._manifest import complete_run_dir, resolve_model_path
 from segmint.activate._outputs import dumps
 from segmint.exceptions import ModelError
 from segmint.features._behavioural import FeatureSpec
@@ -415,19 +416,6 @@ class SegmentModel:
         return hasattr(self.segmenter, "predict_proba")
 
 
-def resolve_model_path(path: str | Path) -> Path:
-    """``path`` itself, or ``path/model.json`` for a run folder."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / MODEL_NAME
-    if not path.is_file():
-        raise ModelError(
-            f"{path}: model file not found.",
-            hint="Pass a run folder written by `segmint run` or its model.json.",
-        )
-    return path
-
-
 def load_model(path: str | Path) -> SegmentModel:
     """Read, validate and rebuild a model from ``model.json`` (or a run folder holding one).
 
@@ -554,7 +542,7 @@ def _rebuild(doc: dict[str, Any], path: Path) -> SegmentModel:
         names=names,
         typing_tool=typing_tool,
         path=path,
-        run_dir=path.parent if (path.parent / "run.json").exists() else None,
+        run_dir=complete_run_dir(path),
     )
 
 

@@ -85,11 +85,13 @@ def typing_tool(
     """
     import pandas as pd
 
-    from segmint.activate import OutputFolder
+    from segmint.activate import OutputFolder, check_run_folder
     from segmint.exceptions import InputError
     from segmint.profile._typing_tool import TypingTool
 
     run_dir = model.parent if model.suffix == ".json" else model
+    if run_dir.is_dir():
+        check_run_folder(run_dir)  # a run killed or still being written: refused
     needed = [
         run_dir / "features.parquet",
         run_dir / "segments.parquet",

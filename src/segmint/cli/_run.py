@@ -215,8 +215,16 @@ def run(
         bool,
         typer.Option(
             "--hash-ids",
-            help="Replace customer/account/contact ids and e-mails by salted SHA-256 hashes in "
-            "every table before features (salt from --salt or SEGMINT_SALT).",
+            help="Replace customer/account/contact ids, e-mails and phone numbers by salted "
+            "SHA-256 hashes in every table before features (salt from --salt or SEGMINT_SALT).",
+        ),
+    ] = False,
+    keep_raw_quarantine: Annotated[
+        bool,
+        typer.Option(
+            "--keep-raw-quarantine",
+            help="Keep the e-mails, phones, names and addresses of quarantined rows as read in "
+            "quarantine.parquet (by default they are hashed).",
         ),
     ] = False,
     salt: Annotated[
@@ -242,6 +250,8 @@ def run(
     settings.mapping.transactions.update(maps)
     if k is not None:
         settings.segmentation.k = k
+    if keep_raw_quarantine:
+        settings.io.keep_raw_quarantine = True
     if seed is not None:
         settings.seed = seed
     if method is not None:

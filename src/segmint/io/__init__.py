@@ -18,7 +18,12 @@ from segmint.io._mapping import (
     map_columns,
     mapping_warnings,
 )
-from segmint.io._pii import hash_identifiers, identifier_columns
+from segmint.io._pii import (
+    hash_identifiers,
+    identifier_columns,
+    personal_columns,
+    protect_quarantine,
+)
 from segmint.io._sources import FORMATS, RawSource, quote_ident, read_source
 from segmint.io._survey import load_survey
 from segmint.io._transactions import describe_values, load_transactions
@@ -50,6 +55,8 @@ __all__ = [
     "load_transactions",
     "map_columns",
     "mapping_warnings",
+    "personal_columns",
+    "protect_quarantine",
     "quote_ident",
     "read_source",
 ]

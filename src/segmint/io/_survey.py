@@ -7,7 +7,8 @@ import duckdb
 from segmint.io._accounting import SourceAccount
 from segmint.io._entities import _Entity, _entity_load
 from segmint.io._mapping import ColumnMatch
-from segmint.io._sources import RawSource
+from segmint.io._scales import flag_out_of_scale
+from segmint.io._sources import RawSource, quote_ident
 
 __all__ = ["load_survey"]
 
@@ -19,6 +20,7 @@ def load_survey(
     *,
     known_customers: str | None = None,
     role: str = "survey",
+    scales: dict[str, tuple[float, float]] | None = None,
 ) -> SourceAccount:
     """Load survey responses into the table ``role`` (one row per respondent).
 
@@ -32,6 +34,10 @@ def load_survey(
     become DOUBLE). Reasons: ``malformed_line``, ``missing_customer_id``,
     ``duplicate_customer_id``, ``invalid_weight``, ``unparseable_value``, ``unknown_customer``
     (when ``known_customers`` is given).
+
+    Numeric answers outside their item's scale (``scales``, ``{item: (low, high)}``, or the
+    scale detected, e.g. 1–5: :mod:`segmint.io._scales`) are set to missing and flagged
+    ``out_of_scale_answer`` with the column and the value (the respondent is kept).
     """
     spec = _Entity(
         role,
@@ -42,4 +48,8 @@ def load_survey(
         if known_customers
         else {},
     )
-    return _entity_load(con, raw, matches, spec, categories=raw.value_labels)
+    account = _entity_load(con, raw, matches, spec, categories=raw.value_labels)
+    types = con.execute(f"DESCRIBE {quote_ident(role)}").fetchall()
+    items = [c for c, kind, *_ in types if kind == "DOUBLE" and c not in ("customer_id", "weight")]
+    flag_out_of_scale(con, raw, account, role, items, scales)
+    return account

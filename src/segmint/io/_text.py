@@ -43,6 +43,7 @@ from segmint.io._raw import (
 
 HEAD_BYTES = 1 << 16
 BLOCK = 1 << 22
+_RFC4180, _NONE = ", quote='\"', escape='\"'", ("", "(empty)")  # when the sample has no quote
 
 # leading bytes of formats that are not text, with what to tell the user
 _MAGIC: tuple[tuple[bytes, str, str], ...] = (
@@ -366,8 +367,8 @@ def _sniff(
     compression: str | None,
     header: bool | None,
     delimiter: str | None,
-) -> tuple[str, bool, int]:
-    """Delimiter, header and leading rows to skip, as DuckDB's sniffer sees them."""
+) -> tuple[str, bool, int, str]:
+    """Delimiter, header, rows to skip and quoting (RFC 4180 when the sniffer saw no quote)."""
     options = ", ignore_errors=true, null_padding=false"
     if header is not None:
         options += f", header={str(header).lower()}"
@@ -377,7 +378,7 @@ def _sniff(
         options += f", compression={_sql_str(compression)}"
     try:
         found = con.execute(
-            f"SELECT Delimiter, HasHeader, SkipRows, Columns "
+            f"SELECT Delimiter, HasHeader, SkipRows, Columns, Quote "
             f"FROM sniff_csv({_sql_str(source)}{options})"
         ).fetchall()
     except duckdb.Error as exc:
@@ -385,10 +386,10 @@ def _sniff(
             f"{path}: cannot be read as a delimited text file ({_first_line(exc)}).",
             hint="Check that it is a complete CSV/TSV export, not a binary or damaged file.",
         ) from exc
-    delim, has_header, skip, columns = found[0]
+    delim, has_header, skip, columns, quote = found[0]
     if has_header:
         unique_names([c["name"] for c in columns], str(path))  # refuses a column named _row
-    return str(delim), bool(has_header), int(skip or 0)
+    return str(delim), bool(has_header), int(skip or 0), _RFC4180 if quote in _NONE else ""
 
 
 def _read_csv(
@@ -400,14 +401,13 @@ def _read_csv(
     header: bool | None,
     delimiter: str | None,
 ) -> RawSource:
-    delim, has_header, skip = _sniff(con, path, source, compression, header, delimiter)
+    delim, has_header, skip, quoting = _sniff(con, path, source, compression, header, delimiter)
     options = (
         "all_varchar=true, ignore_errors=true, store_rejects=true, null_padding=false, "
         "rejects_table='_segmint_rejects', rejects_scan='_segmint_scans', "
-        f"delim={_sql_str(delim)}, header={str(has_header).lower()}, skip={skip}"
+        f"delim={_sql_str(delim)}, header={str(has_header).lower()}, skip={skip}{quoting}"
     )
-    if compression:
-        options += f", compression={_sql_str(compression)}"
+    options += f", compression={_sql_str(compression)}" if compression else ""
     try:
         con.execute("DROP TABLE IF EXISTS _segmint_rejects; DROP TABLE IF EXISTS _segmint_scans")
         con.execute(

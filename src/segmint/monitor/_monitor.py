@@ -126,6 +126,10 @@ def _store_path(store: str | Path) -> Path:
 def load_run_snapshot(run: str | Path, store: str | Path | None = None) -> RunSnapshot:
     """A run from a run store: ``run`` is a run folder, or a run id in ``store``."""
     folder = Path(run)
+    if folder.is_dir():
+        from segmint.activate import check_run_folder
+
+        check_run_folder(folder)  # a run killed or still being written: refused
     if folder.is_dir() and (folder / STORE_NAME).exists() and (folder / "run.json").exists():
         run_id = json.loads((folder / "run.json").read_text(encoding="utf-8"))["run_id"]
         path = folder / STORE_NAME

@@ -173,6 +173,10 @@ def source_facts(
     for reason, n in sorted((account.get("flagged") or {}).items()):
         if reason in ("duplicate_row", "possible_duplicate") and transactions:
             continue  # said with the duplicates
+        if reason == "out_of_scale_answer":  # the items, scales and values: the warnings
+            items = [w for w in account.get("warnings") or [] if reason in w]
+            out.append(f"{_count(n, 'answer')} outside its item's scale: " + "; ".join(items))
+            continue
         label = {
             "outlier_amount": "with an outlier amount",
             "invalid_email": "with an invalid e-mail",
@@ -196,6 +200,7 @@ def revenue_reconciliation(
     snapshot: str,
     revenue: float,
     table: str = "transactions",
+    customers: str = "customers",
 ) -> dict[str, Any]:
     """How the net value of the lines used becomes the revenue of the segmented customers.
 
@@ -204,7 +209,11 @@ def revenue_reconciliation(
     returns only, no purchase at all, and customers whose purchases all fall on or after the
     snapshot date) and the lines of segmented customers on or after the snapshot date, which
     no feature reads. ``unexplained`` is what remains between those figures and ``revenue``
-    (the overview's figure); it is 0 when the features sum what the transactions hold.
+    (the overview's figure); it is 0 when the features sum what the transactions hold. When
+    the ``customers`` table is loaded, ``customers_without_purchase`` counts its customers who
+    have no purchase before the snapshot and are not segmented (``customers_without_transaction``
+    those of them with no transaction line at all): used rows of the customer table that appear
+    in no output.
     """
     cols = {r[0] for r in con.execute(f'DESCRIBE "{table}"').fetchall()}
     ret = "is_return" if "is_return" in cols else "amount < 0"
@@ -235,6 +244,7 @@ def revenue_reconciliation(
             """,
             [snapshot, snapshot],
         ).fetchall()
+        without = _customers_without_purchase(con, table, ret, snapshot, customers)
     finally:
         con.unregister("_segmented_ids")
     parts = {kind: (n, lines, amt) for kind, n, lines, amt in totals}
@@ -259,7 +269,63 @@ def revenue_reconciliation(
         unexplained=round(float(revenue) - float(explained), 2),
         snapshot_date=str(snapshot),
     )
+    if without is not None:
+        out["customers_without_purchase"], out["customers_without_transaction"] = without
     return out
+
+
+def _customers_without_purchase(
+    con: duckdb.DuckDBPyConnection, table: str, ret: str, snapshot: str, customers: str
+) -> tuple[int, int] | None:
+    """Customers of the customer table with no purchase before the snapshot, who are not
+    segmented (and, of them, those with no transaction line at all); None without the table."""
+    tables = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    tables |= {r[0] for r in con.execute("SELECT view_name FROM duckdb_views()").fetchall()}
+    if customers not in tables:
+        return None
+    n, none = con.execute(
+        f"""
+        WITH c AS (
+            SELECT DISTINCT CAST(customer_id AS VARCHAR) AS customer_id FROM "{customers}"
+            WHERE customer_id IS NOT NULL
+        ), b AS (
+            SELECT DISTINCT CAST(customer_id AS VARCHAR) AS customer_id FROM "{table}"
+            WHERE NOT ({ret}) AND order_date < CAST(? AS DATE)
+        ), a AS (SELECT DISTINCT CAST(customer_id AS VARCHAR) AS customer_id FROM "{table}")
+        SELECT count(*), count(*) FILTER (WHERE a.customer_id IS NULL)
+        FROM c LEFT JOIN b ON b.customer_id = c.customer_id
+        LEFT JOIN a ON a.customer_id = c.customer_id
+        LEFT JOIN _segmented_ids s ON s.customer_id = c.customer_id
+        WHERE b.customer_id IS NULL AND s.customer_id IS NULL
+        """,
+        [snapshot],
+    ).fetchall()[0]
+    return int(n), int(none)
+
+
+def customers_without_purchase(rec: Mapping[str, Any] | None) -> int | None:
+    """``run.json``'s ``counts.customers_without_purchase``: None when not known (no customer
+    table, or a sampled run without reconciliation)."""
+    return rec.get("customers_without_purchase") if rec else None
+
+
+def customers_without_purchase_sentence(rec: Mapping[str, Any]) -> str | None:
+    """``120 customers of the customer table have no purchase before 2024-06-01 and are not
+    segmented (95 of them have no transaction at all).``; None when there are none."""
+    n = int(rec.get("customers_without_purchase") or 0)
+    if not n:
+        return None
+    none = int(rec.get("customers_without_transaction") or 0)
+    have = "has" if n == 1 else "have"
+    text = (
+        f"{_count(n, 'customer')} of the customer table {have} no purchase before "
+        f"{rec['snapshot_date']} and {'is' if n == 1 else 'are'} not segmented"
+    )
+    if none == n:
+        text += f" ({'it has' if n == 1 else 'they have'} no transaction at all)"
+    elif none:
+        text += f" ({none:,} of them {'has' if none == 1 else 'have'} no transaction at all)"
+    return text + "."
 
 
 def reconciliation_sentence(rec: Mapping[str, Any], currency: str | None = None) -> str:
@@ -311,4 +377,5 @@ def reconciliation_sentence(rec: Mapping[str, Any], currency: str | None = None)
             f"; the overview's net revenue is {cash(rec['revenue'])}, a difference of "
             f"{cash(rec['unexplained'])} that these figures do not explain"
         )
-    return text + "."
+    without = customers_without_purchase_sentence(rec)
+    return text + "." + (f" {without}" if without else "")

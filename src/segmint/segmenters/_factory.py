@@ -8,7 +8,7 @@ inputs, k-means otherwise. Every method is a scikit-learn-style estimator with `
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -106,6 +106,8 @@ def fit_segmenter(method: str, settings: SegmenterSettings, data: Any) -> Any:
     then the consensus is built for it.
     """
     n_samples = len(data)
+    if method not in RULE_BASED:
+        settings = _within_distinct(settings, data)
     if method == "ensemble" and settings.k is None:
         probe = make_segmenter("kmeans", settings, n_samples).fit(data)
         consensus = ConsensusSegmenter(n_segments=probe.n_segments_, random_state=settings.seed)
@@ -114,6 +116,27 @@ def fit_segmenter(method: str, settings: SegmenterSettings, data: Any) -> Any:
         consensus.selection_ = probe.selection_
         return consensus
     return make_segmenter(method, settings, n_samples).fit(data)
+
+
+def _within_distinct(settings: SegmenterSettings, data: Any) -> SegmenterSettings:
+    """Refuse more segments than distinct customers; cap the k tried at that number.
+
+    Customers identical in every feature cannot be told apart: with 500 identical customers a
+    fit of 3 segments yields 1 segment (and scikit-learn's warnings), while the run would say 3.
+    """
+    n_distinct = len(pd.DataFrame(data).drop_duplicates())
+    needed = settings.k if settings.k is not None else settings.k_min
+    if n_distinct < needed:
+        what = f"{needed} segments" if settings.k is not None else f"k_min = {needed} segments"
+        raise InputError(
+            f"the data have only {n_distinct:,} distinct customer(s) among {len(data):,} "
+            f"(the others identical in every feature), fewer than the {what} asked for.",
+            hint=f"Use --k {max(1, n_distinct)}, or give features that tell the "
+            "customers apart (a longer log, more bases).",
+        )
+    if n_distinct < settings.k_max:
+        return replace(settings, k_max=n_distinct)
+    return settings
 
 
 def method_input(
