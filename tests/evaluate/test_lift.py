@@ -190,3 +190,17 @@ def test_demo_report_states_the_verdict_with_its_figures(demo_run: Path) -> None
     assert f"{eta['segments']:.1%}" in verdict and f"{eta[RFM_BASELINE]:.1%}" in verdict
     assert f"{eta[RFM_NAMED_BASELINE]:.1%} for the " in verdict
     assert "they predict behaviour" in verdict
+
+
+def test_verdict_names_the_other_outcomes_an_rfm_grouping_predicts_better() -> None:
+    table = _comparison(0.20, 0.18)
+    table["eta2_retained"] = [0.135, 0.161, 0.150]  # segments, RFM score, named RFM
+    table["eta2_orders"] = [0.25, 0.23, 0.229]
+    text = lift_verdict(table, "revenue")
+    assert text.endswith(
+        "A simple RFM grouping predicts next-period retention (an RFM score in 4 groups: "
+        "16.1% vs. 13.5%) better than the segments."
+    )
+    assert "orders" not in text  # the segments predict orders better: not named
+    table["eta2_retained"] = [0.17, 0.161, 0.150]
+    assert "A simple RFM grouping predicts next-period" not in lift_verdict(table, "revenue")

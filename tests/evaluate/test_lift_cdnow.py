@@ -48,10 +48,20 @@ def test_cdnow_report_answers_the_lift_question_with_its_numbers(cdnow_out: Path
     # beat the RFM score, but the 10 named RFM segments explain more, and the verdict says so
     assert eta["segments"] > eta[RFM_BASELINE]
     assert eta[RFM_NAMED_BASELINE] > eta["segments"]
-    assert verdict.rstrip().endswith(
+    assert (
         "a simple RFM grouping (the 10 named RFM segments) predicts it as well as the segments"
-        " or better."
+        " or better." in verdict
     )
+    # the other next-period outcomes an RFM baseline predicts better are named, with figures
+    lift = json.loads((cdnow_out / "run.json").read_text())["lift"]["comparison"]
+    rows = {r["segmentation"]: r for r in lift}
+    for outcome, words in (("repeat_purchase", "repeat purchase"), ("retained", "retention")):
+        seg = rows["segments"][f"eta2_{outcome}"]
+        best = max(rows[b][f"eta2_{outcome}"] for b in (RFM_BASELINE, RFM_NAMED_BASELINE))
+        named = f"{words} (" in verdict.split("A simple RFM grouping predicts next-period")[-1]
+        assert named == (best > seg), (outcome, seg, best)
+        if best > seg:
+            assert f"{best:.1%} vs. {seg:.1%}" in verdict
     # RFM on CDNOW does explain a real share of next-period revenue
     assert 0.05 < eta[RFM_NAMED_BASELINE] < 0.5
 

@@ -75,6 +75,7 @@ def lift_verdict(
             )
         else:
             text += ": they predict behaviour better than a simple RFM grouping."
+        text += _other_outcomes(table, outcome, groups)
     else:
         text += ": they predict behaviour." if seg >= weak_below else ": they do not predict it."
     identity = comparison[comparison["kind"] == "identity"]
@@ -82,6 +83,38 @@ def lift_verdict(
         value = float(identity[f"eta2_{outcome}"].iloc[0])
         text += f" Segments on customer identity alone explain {value:.1%}."
     return text
+
+
+def _other_outcomes(table: pd.DataFrame, outcome: str, groups: pd.Series) -> str:
+    """A sentence naming the other next-period outcomes that an RFM baseline predicts better.
+
+    Said plainly, so that a verdict on the primary outcome does not hide that a simple RFM
+    grouping beats the segments on, say, retention; empty when it beats them on none.
+    """
+    better = []
+    for column in table.columns:
+        name = column.removeprefix("eta2_")
+        if not column.startswith("eta2_") or name == outcome or name not in OUTCOME_LABELS:
+            continue
+        seg = float(table.at[SEGMENTS, column])
+        rows = [
+            (float(table.at[key, column]), key)
+            for key in (RFM_BASELINE, RFM_NAMED_BASELINE)
+            if key in table.index and table.at[key, column] == table.at[key, column]
+        ]
+        if rows and seg == seg and max(rows)[0] > seg:
+            value, key = max(rows)
+            n = groups.get(key)
+            n = int(n) if n is not None and n == n else "k"
+            who = (
+                f"an RFM score in {n} groups"
+                if key == RFM_BASELINE
+                else f"the {n} named RFM segments"
+            )
+            better.append(f"{OUTCOME_LABELS[name]} ({who}: {value:.1%} vs. {seg:.1%})")
+    if not better:
+        return ""
+    return f" A simple RFM grouping predicts next-period {_and(better)} better than the segments."
 
 
 def _population_words(bases: Sequence[str]) -> str:
