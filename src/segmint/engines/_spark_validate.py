@@ -50,6 +50,7 @@ from segmint.io._line_checks import (
     _money,
     _outlier_threshold,
     _return_sql,
+    excluded_per_rule,
     line_value_sql,
 )
 from segmint.io._lines import (
@@ -308,7 +309,7 @@ def load_transactions_spark(
         return checked
 
     try:
-        excluded_account = _excluded_account(conn, excluding) if excluded_case else {}
+        excluded_account = excluded_per_rule(conn, excluding) if excluded_case else {}
         account_dups, possible, dup_flag = _apply_duplicates(
             conn, raw, matches, policy, replace_checked
         )
@@ -444,22 +445,6 @@ def load_transactions_spark(
         excluded=excluded_account,
     )
     return checked_account(account, raw, engine="spark")
-
-
-def _excluded_account(conn: SparkConnection, rules: list[ExcludeRule]) -> dict[str, dict[str, Any]]:
-    """Lines and value each ``io.exclude`` rule removed (every rule listed), as on DuckDB."""
-    found = {
-        int(i): (int(n), float(v))
-        for i, n, v in conn.execute(
-            f"SELECT _excl, count(*), {_money()} FROM _checked "
-            "WHERE reason = 'excluded_line' GROUP BY _excl"
-        ).fetchall()
-    }
-    out: dict[str, dict[str, Any]] = {}
-    for i, rule in enumerate(rules, start=1):
-        n, value = found.get(i, (0, 0.0))
-        out[rule.label] = {"lines": n, "value": round(value, 2)}
-    return out
 
 
 def _apply_duplicates(

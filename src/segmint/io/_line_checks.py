@@ -228,9 +228,18 @@ def _mark_excluded(
     con.execute(
         "UPDATE _checked SET reason = 'excluded_line' WHERE reason IS NULL AND _excl IS NOT NULL"
     )
+    return excluded_per_rule(con, rules)
+
+
+def excluded_per_rule(conn: Any, rules: list[ExcludeRule]) -> dict[str, dict[str, Any]]:
+    """Lines and value each ``io.exclude`` rule removed from ``_checked`` (every rule listed).
+
+    ``conn`` is anything with DuckDB's ``execute(sql).fetchall()``: a DuckDB connection, or the
+    Spark engine's connection (the same SQL, transpiled).
+    """
     found = {
         int(i): (int(n), float(v))
-        for i, n, v in con.execute(
+        for i, n, v in conn.execute(
             f"SELECT _excl, count(*), {_money()} FROM _checked "
             "WHERE reason = 'excluded_line' GROUP BY _excl"
         ).fetchall()
