@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import shutil
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pandas as pd
 import pytest
@@ -14,6 +16,7 @@ import pytest
 from segmint.activate import load_model, save_model, score, score_features
 from segmint.activate._model import build_model_document, content_hash, seal
 from segmint.activate._scoring import compute_features
+from segmint.activate._service import create_app
 from segmint.exceptions import ModelError
 from segmint.features._prepare import FeaturePreparer
 from segmint.segmenters._gmm import GaussianMixtureSegmenter
@@ -136,6 +139,32 @@ def test_a_mixture_model_scores_with_probabilities(retail_run, tmp_path):
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-5)
     assert (proba.argmax(axis=1) == scored["segment_id"].to_numpy()).all()
     assert (scored["segment_id"].to_numpy() == labels).all()
+    # the scoring service gives the same probabilities, keyed by segment id
+    names = list(model.spec.names)
+    body = {
+        "customers": [
+            {"customer_id": str(r["customer_id"]), "features": {k: float(r[k]) for k in names}}
+            for r in features.head(20).to_dict(orient="records")
+        ]
+    }
+
+    async def post() -> httpx.Response:
+        app = create_app(model, "a-test-token-of-some-length")
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://service") as client:
+            return await client.post(
+                "/v1/score",
+                json=body,
+                headers={"Authorization": "Bearer a-test-token-of-some-length"},
+            )
+
+    response = asyncio.run(post())
+    assert response.status_code == 200, response.text
+    results = response.json()["results"]
+    served = np.array([[r["probabilities"][str(j)] for j in range(3)] for r in results])
+    np.testing.assert_allclose(served, proba[:20], atol=1e-6)
+    assert [r["segment_id"] for r in results] == scored["segment_id"].head(20).tolist()
+    assert [r["segment_name"] for r in results] == scored["segment_name"].head(20).tolist()
 
 
 def test_cli_score_writes_an_atomic_file(cli, retail_run, tmp_path):

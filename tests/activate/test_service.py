@@ -215,3 +215,25 @@ def test_docs_need_no_cdn(service):
     page = httpx.get(f"{service}/docs")
     assert page.status_code == 404 or "cdn" not in page.text.lower()
     assert httpx.get(f"{service}/openapi.json").status_code == 200
+
+
+def test_serve_runs_one_worker_per_usable_core(service):
+    """`segmint serve` without --workers starts min(4, usable cores) worker processes."""
+    port = service.rsplit(":", 1)[1]
+    parents = [
+        p
+        for p in Path("/proc").iterdir()
+        if p.name.isdigit()
+        and (p / "cmdline").exists()
+        and b"serve" in (cmdline := (p / "cmdline").read_bytes())
+        and b"\0" + port.encode() + b"\0" in cmdline
+    ]
+    assert len(parents) == 1
+    pid = parents[0].name
+    children = (parents[0] / "task" / pid / "children").read_text().split()
+    workers = [c for c in children if b"spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes()]
+    expected = min(4, len(os.sched_getaffinity(0)))
+    # with one worker uvicorn serves in its own process and starts no child
+    assert len(workers) == (expected if expected > 1 else 0)
+    for _ in range(8):  # every worker answers
+        assert httpx.get(f"{service}/healthz").status_code == 200

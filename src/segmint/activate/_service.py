@@ -15,8 +15,8 @@ field and the reason.
 
 import json
 import math
+import os
 import secrets
-from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -25,165 +25,27 @@ import pandas as pd
 from fastapi import Depends, FastAPI, HTTPException
 from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from segmint import __version__
 from segmint.activate._model import SegmentModel, load_model
-from segmint.activate._scoring import compute_features, score_features
+from segmint.activate._scoring import compute_features, predict_ids
+from segmint.activate._service_contract import (
+    _ERRORS,
+    MAX_BODY_BYTES,
+    MAX_CUSTOMERS,
+    MAX_TRANSACTIONS,
+    BodyLimit,
+    CustomerFeatures,
+    ErrorBody,
+    Health,
+    ScoreRequest,
+    ScoreResponse,
+    SegmentDetail,
+    SegmentSummary,
+)
 from segmint.exceptions import SegmintError
-
-MAX_CUSTOMERS = 10_000
-MAX_TRANSACTIONS = 200_000
-MAX_BODY_BYTES = 16 * 1024 * 1024
-
-Number = Annotated[float, Field(allow_inf_nan=False, ge=-1e15, le=1e15)]
-Amount = Annotated[float, Field(allow_inf_nan=False, ge=-1e9, le=1e9)]
-Text = Annotated[str, Field(min_length=1, max_length=200)]
-
-
-class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class CustomerFeatures(_Body):
-    """A customer with every feature of the model."""
-
-    customer_id: Text
-    features: dict[str, Number] = Field(
-        description="Feature name -> value, for every feature of the model (GET /v1/segments "
-        "lists the segments; the feature names are in the model's spec)."
-    )
-
-
-class Transaction(_Body):
-    """One transaction line, in the canonical columns."""
-
-    customer_id: Text
-    order_date: date
-    amount: Amount
-    order_id: Text | None = None
-    quantity: Amount | None = None
-    category: Text | None = None
-    channel: Text | None = None
-    discount: Amount | None = None
-
-
-class ScoreRequest(_Body):
-    """Either ``customers`` (feature values) or ``transactions`` (raw recent purchases)."""
-
-    customers: list[CustomerFeatures] | None = None
-    transactions: list[Transaction] | None = None
-    as_of: date | None = Field(
-        default=None, description="Snapshot for transactions; default: the model's."
-    )
-
-    @model_validator(mode="after")
-    def _one_input(self) -> "ScoreRequest":
-        if (self.customers is None) == (self.transactions is None):
-            raise ValueError("give exactly one of 'customers' or 'transactions'")
-        return self
-
-
-class SegmentScore(BaseModel):
-    customer_id: str
-    segment_id: int | None
-    segment_name: str | None
-    probabilities: dict[str, float] | None = None
-
-
-class ScoreResponse(BaseModel):
-    model: str
-    snapshot_date: str
-    results: list[SegmentScore]
-
-
-class SegmentSummary(BaseModel):
-    id: int
-    name: str
-    customers: int
-    share: float
-
-
-class SegmentDetail(SegmentSummary):
-    profile: dict[str, float | str | None] | None = None
-    card: dict[str, Any] | None = None
-
-
-class Health(BaseModel):
-    status: str
-    model: str
-    method: str
-    segments: int
-    segmint_version: str
-
-
-class ErrorBody(BaseModel):
-    detail: Any
-
-
-_ERRORS = {
-    401: {"model": ErrorBody, "description": "Missing bearer token"},
-    403: {"model": ErrorBody, "description": "Invalid bearer token"},
-}
-
-
-class BodyLimit:
-    """ASGI middleware: 413 for a request body over ``max_bytes`` (declared or streamed)."""
-
-    def __init__(self, app: Any, max_bytes: int) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
-
-    async def _too_large(self, send: Any) -> None:
-        body = json.dumps(
-            {"detail": f"Request body larger than {self.max_bytes} bytes."}, allow_nan=False
-        ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        declared = dict(scope.get("headers", [])).get(b"content-length")
-        if declared is not None:
-            if declared.isdigit() and int(declared) > self.max_bytes:
-                await self._too_large(send)
-                return
-            await self.app(scope, receive, send)
-            return
-        chunks, total, more = [], 0, True
-        while more:  # streamed (chunked) body: count while reading, then replay it
-            message = await receive()
-            if message["type"] != "http.request":
-                return
-            chunks.append(message.get("body", b""))
-            total += len(chunks[-1])
-            more = message.get("more_body", False)
-            if total > self.max_bytes:
-                await self._too_large(send)
-                return
-        replayed = False
-
-        async def replay() -> Any:
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
-            return await receive()
-
-        await self.app(scope, replay, send)
 
 
 def _clean(value: Any) -> Any:
@@ -232,6 +94,98 @@ def _segment_details(model: SegmentModel) -> dict[int, dict[str, Any]]:
     return details
 
 
+# A scored batch: the ids of the scored customers, their segment ids and, when the model
+# gives them, membership probabilities (rows in segment-id order)
+_Scored = tuple[list[str], np.ndarray, np.ndarray | None]
+
+
+def _score_customers(
+    model: SegmentModel, customers: list[CustomerFeatures], names: list[str], limit: int
+) -> tuple[list[str], _Scored | None]:
+    if len(customers) > limit:
+        raise HTTPException(413, f"At most {limit} customers per request.")
+    wanted = set(names)
+    for c in customers:
+        if c.features.keys() != wanted:
+            missing = sorted(wanted - set(c.features))
+            extra = sorted(set(c.features) - wanted)
+            raise HTTPException(
+                422,
+                f"Customer {c.customer_id!r}: features must be exactly the model's. "
+                f"Missing: {missing[:10]}; unknown: {extra[:10]}.",
+            )
+    ids = [c.customer_id for c in customers]
+    if not ids:
+        return ids, None
+    values = np.array([[c.features[n] for n in names] for c in customers], dtype=float)
+    # numbers only: the ids stay a list, so no text column is built and converted per request
+    segments, proba = predict_ids(model, pd.DataFrame(values, columns=names))
+    return ids, (ids, segments, proba)
+
+
+def _score_transactions(
+    model: SegmentModel, request: ScoreRequest, limit: int
+) -> tuple[list[str], _Scored | None]:
+    rows = [t.model_dump() for t in request.transactions or []]
+    ids = list(dict.fromkeys(r["customer_id"] for r in rows))
+    if len(ids) > limit:
+        raise HTTPException(413, f"At most {limit} customers per request.")
+    if len(rows) > MAX_TRANSACTIONS:
+        raise HTTPException(413, f"At most {MAX_TRANSACTIONS} transactions per request.")
+    if not rows:
+        return ids, None
+    frame = pd.DataFrame(rows)
+    frame = frame[[c for c in frame.columns if frame[c].notna().any()]]
+    try:
+        features = compute_features(model, frame, as_of=request.as_of)
+        if not len(features):
+            return ids, None
+        segments, proba = predict_ids(model, features)
+    except SegmintError as exc:
+        raise HTTPException(422, str(exc)) from None
+    return ids, (features["customer_id"].astype(str).tolist(), segments, proba)
+
+
+_UNSCORED = {"segment_id": None, "segment_name": None, "probabilities": None}
+
+
+def _score_response(
+    model: SegmentModel, snapshot: str, ids: list[str], scored: _Scored | None
+) -> Response:
+    """The ``ScoreResponse`` JSON, written from the score arrays without a model per row."""
+    found: dict[str, int] = {}
+    segment_ids: list[int] = []
+    probabilities = None
+    if scored is not None:
+        found = dict(zip(scored[0], range(len(scored[0])), strict=True))
+        segment_ids = scored[1].tolist()
+        if scored[2] is not None:
+            probabilities = np.round(scored[2], 6).tolist()
+    keys = [str(j) for j in model.segment_ids]
+    results = []
+    for cid in ids:
+        row = found.get(cid)
+        if row is None:
+            results.append({"customer_id": cid, **_UNSCORED})
+            continue
+        sid = int(segment_ids[row])
+        results.append(
+            {
+                "customer_id": cid,
+                "segment_id": sid,
+                "segment_name": model.names.get(sid, f"segment {sid}"),
+                "probabilities": None
+                if probabilities is None
+                else dict(zip(keys, probabilities[row], strict=False)),
+            }
+        )
+    body = {"model": model.fingerprint, "snapshot_date": snapshot, "results": results}
+    return Response(
+        json.dumps(body, allow_nan=False, separators=(",", ":")).encode(),
+        media_type="application/json",
+    )
+
+
 def create_app(
     model: SegmentModel | str | Path,
     token: str,
@@ -259,7 +213,7 @@ def create_app(
     bearer = HTTPBearer(auto_error=False)
     expected = token.encode()
 
-    def authorised(
+    async def authorised(
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
     ) -> None:
         if credentials is None:
@@ -291,66 +245,16 @@ def create_app(
             422: {"model": ErrorBody, "description": "Invalid request"},
         },
     )
-    def score_batch(request: ScoreRequest) -> ScoreResponse:
+    async def score_batch(request: ScoreRequest) -> Response:
         """Segment a batch of customers from feature values or raw transactions."""
+        # async: scoring a batch takes about a millisecond, less than the hop to a worker
+        # thread that a plain function would cost; workers (processes) give the parallelism
         snapshot = str(request.as_of or model.spec.snapshot_date)
         if request.customers is not None:
-            if len(request.customers) > max_customers:
-                raise HTTPException(413, f"At most {max_customers} customers per request.")
-            ids = [c.customer_id for c in request.customers]
-            bad = [c.customer_id for c in request.customers if set(c.features) != set(names)]
-            if bad:
-                first = next(c for c in request.customers if c.customer_id == bad[0])
-                missing = sorted(set(names) - set(first.features))
-                extra = sorted(set(first.features) - set(names))
-                raise HTTPException(
-                    422,
-                    f"Customer {bad[0]!r}: features must be exactly the model's. "
-                    f"Missing: {missing[:10]}; unknown: {extra[:10]}.",
-                )
-            values = np.array([[c.features[n] for n in names] for c in request.customers])
-            features = pd.DataFrame(values.reshape(len(ids), len(names)), columns=names)
-            features.insert(0, "customer_id", ids)
-            scored = score_features(model, features) if len(ids) else None
+            ids, scored = _score_customers(model, request.customers, names, max_customers)
         else:
-            rows = [t.model_dump() for t in request.transactions or []]
-            ids = list(dict.fromkeys(r["customer_id"] for r in rows))
-            if len(ids) > max_customers:
-                raise HTTPException(413, f"At most {max_customers} customers per request.")
-            if len(rows) > MAX_TRANSACTIONS:
-                raise HTTPException(413, f"At most {MAX_TRANSACTIONS} transactions per request.")
-            frame = pd.DataFrame(rows)
-            frame = frame[[c for c in frame.columns if frame[c].notna().any()]]
-            try:
-                features = compute_features(model, frame, as_of=request.as_of) if rows else None
-                scored = (
-                    score_features(model, features)
-                    if features is not None and len(features)
-                    else None
-                )
-            except SegmintError as exc:
-                raise HTTPException(422, str(exc)) from None
-        by_id: dict[str, dict[str, Any]] = {}
-        if scored is not None:
-            by_id = {r["customer_id"]: r for r in scored.to_dict(orient="records")}
-        results = []
-        for cid in ids:
-            hit = by_id.get(cid)
-            probabilities = None
-            if hit is not None and "probabilities" in hit:
-                probabilities = {
-                    str(j): float(p)
-                    for j, p in zip(model.segment_ids, hit["probabilities"], strict=False)
-                }
-            results.append(
-                SegmentScore(
-                    customer_id=cid,
-                    segment_id=None if hit is None else int(hit["segment_id"]),
-                    segment_name=None if hit is None else str(hit["segment_name"]),
-                    probabilities=probabilities,
-                )
-            )
-        return ScoreResponse(model=model.fingerprint, snapshot_date=snapshot, results=results)
+            ids, scored = _score_transactions(model, request, max_customers)
+        return _score_response(model, snapshot, ids, scored)
 
     @app.get(
         "/v1/segments",
@@ -394,9 +298,64 @@ def create_app(
     return app
 
 
-def serve(model: str | Path, *, token: str, host: str = "127.0.0.1", port: int = 8000) -> None:
-    """Run the service with uvicorn until interrupted."""
+# what a worker process of ``serve(workers > 1)`` reads to build its app (uvicorn starts
+# workers from an import string, not from an app object)
+_MODEL_VARIABLE = "SEGMINT_SERVE_MODEL"
+_TOKEN_VARIABLE = "SEGMINT_SERVE_TOKEN_VARIABLE"
+
+
+def app_from_environment() -> FastAPI:
+    """The app of one worker process: the model and token named by ``serve``'s variables."""
+    return create_app(os.environ[_MODEL_VARIABLE], os.environ[os.environ[_TOKEN_VARIABLE]])
+
+
+def serve(
+    model: str | Path,
+    *,
+    token: str,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    workers: int = 1,
+    token_variable: str = "SEGMINT_TOKEN",
+) -> None:
+    """Run the service with uvicorn until interrupted.
+
+    Parameters
+    ----------
+    model : str or Path
+        Run folder or ``model.json``.
+    token : str
+        The bearer token requests must carry.
+    host, port : str, int
+        Where to listen.
+    workers : int, default 1
+        Worker processes. Each holds the model and answers requests on its own core; with
+        more than one, every worker reads the token from the environment variable
+        ``token_variable`` (which must hold ``token``), so the secret never appears in
+        a command line.
+    token_variable : str, default "SEGMINT_TOKEN"
+        The environment variable holding the token (used when ``workers > 1``).
+    """
     import uvicorn
 
-    app = create_app(model, token)
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    app = create_app(model, token)  # the model is checked once, before any worker starts
+    if workers <= 1:
+        uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+        return
+    if os.environ.get(token_variable) != token:
+        raise SegmintError(
+            f"With {workers} workers the token must be in the environment variable "
+            f"{token_variable}.",
+            hint=f"export {token_variable}=<the token>",
+        )
+    os.environ[_MODEL_VARIABLE] = str(Path(model).resolve())
+    os.environ[_TOKEN_VARIABLE] = token_variable
+    uvicorn.run(
+        "segmint.activate._service:app_from_environment",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="warning",
+        access_log=False,
+    )

@@ -275,6 +275,15 @@ def serve(
     token_env: Annotated[
         str, typer.Option(help="Environment variable holding the bearer token.")
     ] = "SEGMINT_TOKEN",
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            help="Worker processes, each answering on its own core. Default: one per core "
+            "this process may use, at most 4.",
+            min=1,
+            max=64,
+        ),
+    ] = None,
 ) -> None:
     """Serve the model over HTTP: POST /v1/score, GET /v1/segments, /healthz, /openapi.json."""
     import os
@@ -290,5 +299,11 @@ def serve(
             hint=f"export {token_env}=<a long random secret>",
         )
     resolve_model_path(model)  # a missing model: its one error line, without "Serving ..." first
-    console.print(f"Serving {model} on http://{host}:{port} (OpenAPI at /openapi.json)")
-    run_service(model, token=token, host=host, port=port)
+    if workers is None:
+        usable = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+        workers = min(4, len(usable) if usable else (os.cpu_count() or 1))
+    console.print(
+        f"Serving {model} on http://{host}:{port} with {workers} worker"
+        f"{'s' if workers > 1 else ''} (OpenAPI at /openapi.json)"
+    )
+    run_service(model, token=token, host=host, port=port, workers=workers, token_variable=token_env)
