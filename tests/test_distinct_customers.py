@@ -61,21 +61,22 @@ def test_library_warnings_go_to_the_log(caplog, capsys) -> None:
 
 
 def test_run_captures_warnings_of_the_fit(tmp_path: Path, monkeypatch, caplog) -> None:
-    import segmint.pipeline as pipeline
+    import segmint.pipeline._segment as stage
+    from segmint.pipeline import run_segmentation
 
-    real = pipeline.fit_segmenter
+    real = stage.fit_segmenter
 
     def noisy(*args, **kwargs):
         warnings.warn("did not converge", ConvergenceWarning, stacklevel=1)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(pipeline, "fit_segmenter", noisy)
+    monkeypatch.setattr(stage, "fit_segmenter", noisy)
     log = _log(tmp_path / "four.csv", profiles=4)
     with (
         warnings.catch_warnings(record=True) as outside,
         caplog.at_level(logging.INFO, logger="segmint"),
     ):
         warnings.simplefilter("always")
-        pipeline.run_segmentation(log, tmp_path / "out")
+        run_segmentation(log, tmp_path / "out")
     assert not [w for w in outside if issubclass(w.category, ConvergenceWarning)]
     assert any("ConvergenceWarning: did not converge" in r.getMessage() for r in caplog.records)

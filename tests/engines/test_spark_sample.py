@@ -64,16 +64,17 @@ def draw(spark, everyone):
 def _run_sampled(files, config, out) -> dict:
     """The pipeline with ``config``; the fit's own labels kept (per sampled customer)."""
     from segmint import pipeline
+    from segmint.pipeline import _segment
 
     fits = []
-    fit_segmenter = pipeline.fit_segmenter
+    fit_segmenter = _segment.fit_segmenter
 
     def fit_and_keep(*args, **kwargs):
         fits.append(fit_segmenter(*args, **kwargs))
         return fits[-1]
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(pipeline, "fit_segmenter", fit_and_keep)
+        patch.setattr(_segment, "fit_segmenter", fit_and_keep)
         result = pipeline.run_segmentation(
             files["transactions_parquet"], out, customers=files["customers"], config=config
         )

@@ -8,16 +8,20 @@ from typing import Any
 from segmint.activate._exports import ExportResult, build_audiences, export_audiences
 from segmint.activate._manifest import MANIFEST_NAME, check_run_folder, write_manifest
 from segmint.activate._model import (
+    MODEL_NAME,
     SegmentModel,
     build_model_document,
     load_model,
+    recount_segments,
     save_model,
+    seal,
 )
 from segmint.activate._outputs import OutputFolder, dumps
 from segmint.activate._scoring import score, score_features
 
 __all__ = [
     "MANIFEST_NAME",
+    "MODEL_NAME",
     "ExportResult",
     "OutputFolder",
     "SegmentModel",
@@ -28,9 +32,11 @@ __all__ = [
     "dumps",
     "export_audiences",
     "load_model",
+    "recount_segments",
     "save_model",
     "score",
     "score_features",
+    "seal",
     "write_manifest",
 ]
 

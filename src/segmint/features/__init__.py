@@ -22,12 +22,13 @@ from segmint.features._catalogue import (
     FeatureSpec,
     catalogue_sql,
 )
-from segmint.features._prepare import ColumnPreparer, FeaturePreparer
+from segmint.features._prepare import ColumnPreparer, FeaturePreparer, drop_uninformative
 from segmint.features._survey import FactorModel, factor_loadings
 from segmint.features._table import (
     BASES,
     REQUIRED_SOURCE,
     build_feature_table,
+    check_bases,
     compute_feature_table,
 )
 from segmint.features._value_contract import contract_columns
@@ -46,10 +47,12 @@ __all__ = [
     "build_feature_table",
     "build_features",
     "catalogue_sql",
+    "check_bases",
     "clv_report_from_file",
     "compute_feature_table",
     "contract_columns",
     "default_snapshot",
+    "drop_uninformative",
     "factor_loadings",
     "feature_sql",
     "plan_features",

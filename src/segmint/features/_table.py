@@ -74,7 +74,9 @@ _HINT = {
 }
 
 
-def _check_bases(bases: Iterable[str], tables: Mapping[str, str]) -> list[str]:
+def check_bases(bases: Iterable[str], tables: Mapping[str, str]) -> list[str]:
+    """The chosen bases, in order, or a :class:`InputError` naming an unknown basis or the
+    table a basis needs and ``tables`` (role -> table) lacks."""
     chosen = list(dict.fromkeys(bases))
     unknown = [b for b in chosen if b not in BASES]
     if unknown:
@@ -165,7 +167,7 @@ def build_feature_table(
         no customer is left as of the snapshot.
     """
     tables = resolve_tables(tables_available)
-    chosen = _check_bases(bases, tables)
+    chosen = check_bases(bases, tables)
     options = options or FeatureOptions()
     if "psychographic" in chosen and "psychographic" not in tables:
         # one survey with both batteries: the items must say which questions are which
