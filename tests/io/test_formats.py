@@ -370,7 +370,7 @@ def test_postgres_gives_the_same_transactions_as_the_csv(pg_server, demo_files, 
 
 
 def test_postgres_read_is_chunked(pg_server, con) -> None:
-    from segmint.io._formats import read_sql
+    from segmint.io._database import read_sql
 
     with pg_server.connect() as pg:
         pg.execute("DROP TABLE IF EXISTS numbers")

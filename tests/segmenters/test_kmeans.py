@@ -18,12 +18,8 @@ from sklearn.metrics import (
 from sklearn.utils.estimator_checks import parametrize_with_checks
 from threadpoolctl import threadpool_info
 
-from segmint.segmenters._kmeans import (
-    KMeansSegmenter,
-    _calinski_davies,
-    _silhouettes,
-    _threads_for,
-)
+from segmint.segmenters._kmeans import KMeansSegmenter, _threads_for
+from segmint.segmenters._kmeans_evidence import _calinski_davies, _silhouettes
 
 
 def _expected_failures(estimator: KMeansSegmenter) -> dict[str, str]:

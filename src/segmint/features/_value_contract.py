@@ -12,7 +12,7 @@ contracts still running), customers leave at an observed date: the setting of th
   churned-or-not, periods running from each customer's own start (``features.contract_period``,
   a month by default);
 * checks the model on a holdout (:func:`_compare_contracts`): fitted on the contracts as they
-  stood :data:`~segmint.features._value_choice.HOLDOUT_SHARE` of the calibration span before
+  stood :data:`~segmint.features._value_holdout.HOLDOUT_SHARE` of the calibration span before
   its end, it forecasts how many of the contracts active then make each later renewal, against
   the actual renewals (a contract that ended in the holdout made the renewals before its end;
   one still running at the end of the calibration period made them all);
@@ -49,7 +49,8 @@ import pandas as pd
 from segmint._logging import logger
 from segmint.exceptions import InputError
 from segmint.features._catalogue import date_literal, find_column, quote_ident, table_columns
-from segmint.features._value_choice import HOLDOUT_SHARE, _fit, _holdout_curve
+from segmint.features._value_fit import _fit
+from segmint.features._value_holdout import HOLDOUT_SHARE, _holdout_curve
 from segmint.features.clv import ShiftedBetaGeometricModel, contract_durations
 
 __all__ = [

@@ -13,8 +13,8 @@ from typing import Any
 
 import duckdb
 
-from segmint.features._value import CONTRACT_SPEND, _purchase_state, value_features
-from segmint.features._value_choice import _safe
+from segmint.features._value_fit import _safe
+from segmint.features._value_scores import CONTRACT_SPEND, _purchase_state, value_features
 from segmint.features.clv import clv_report
 
 __all__ = ["clv_report_from_file", "value_model_summary"]

@@ -10,8 +10,6 @@ from segmint.io._ingest import configure_connection, ingest_source
 from segmint.io._inspect import inspect_source
 from segmint.io._lines import DuplicatePolicy, ExcludeRule, ReturnRules
 from segmint.io._mapping import (
-    IDENTIFIER_FIELDS,
-    ROLE_FIELDS,
     ColumnMatch,
     derives_amount,
     guess_role,
@@ -24,6 +22,7 @@ from segmint.io._pii import (
     personal_columns,
     protect_quarantine,
 )
+from segmint.io._role_fields import IDENTIFIER_FIELDS, ROLE_FIELDS
 from segmint.io._sources import FORMATS, RawSource, quote_ident, read_source
 from segmint.io._survey import load_survey
 from segmint.io._transactions import describe_values, load_transactions

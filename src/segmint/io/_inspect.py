@@ -21,7 +21,6 @@ from segmint.io._dates import guess_date_format
 from segmint.io._entities import load_accounts, load_contacts, load_customers
 from segmint.io._events import load_events
 from segmint.io._mapping import (
-    ROLE_FIELDS,
     ColumnMatch,
     _candidate,
     derives_amount,
@@ -30,6 +29,7 @@ from segmint.io._mapping import (
     mapping_warnings,
 )
 from segmint.io._raw import RawSource, quote_ident
+from segmint.io._role_fields import ROLE_FIELDS
 from segmint.io._sources import read_source
 from segmint.io._survey import load_survey
 from segmint.io._transactions import load_transactions

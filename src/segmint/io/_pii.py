@@ -24,8 +24,8 @@ import duckdb
 
 from segmint._logging import logger
 from segmint.exceptions import ConfigError
-from segmint.io._mapping import IDENTIFIER_FIELDS
 from segmint.io._raw import _sql_str, quote_ident
+from segmint.io._role_fields import IDENTIFIER_FIELDS
 
 _PHONE_WORDS = frozenset(
     {"phone", "telephone", "tel", "mobile", "cell", "cellphone", "fax", "telefon", "handy"}

@@ -19,16 +19,9 @@ from pathlib import Path
 import duckdb
 
 from segmint.exceptions import InputError
-from segmint.io._formats import (
-    drop_view,
-    is_database_url,
-    read_excel,
-    read_json,
-    read_parquet,
-    read_sav,
-    read_sql,
-    restore_database_url,
-)
+from segmint.io._database import is_database_url, read_sql, restore_database_url
+from segmint.io._excel import read_excel
+from segmint.io._formats import drop_view, read_json, read_parquet, read_sav
 from segmint.io._raw import (
     RawSource,
     _columns,

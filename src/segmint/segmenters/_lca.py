@@ -20,7 +20,7 @@ from segmint.segmenters._base import (
     relative_weights,
     seeds,
 )
-from segmint.segmenters._mixed import _as_frame, _encode, _fit_categories
+from segmint.segmenters._categorical import _as_frame, _encode, _fit_categories
 
 __all__ = ["LatentClassSegmenter"]
 

@@ -1,7 +1,10 @@
 """k-prototypes segmenter for mixed numeric and categorical customer data.
 
-Besides :class:`MixedTypeSegmenter`, this module holds the categorical encoding shared with
-:mod:`segmint.segmenters._lca` (table input, category levels, integer codes, JSON-safe levels).
+:class:`MixedTypeSegmenter` is the estimator: its parameters, the choice of the number of
+segments, prediction and serialisation. The algorithm (costs, seeded runs, the default
+categorical weight, the Gower dissimilarity) is in :mod:`segmint.segmenters._kprototypes`; the
+table input and categorical encoding it shares with :mod:`segmint.segmenters._lca` are in
+:mod:`segmint.segmenters._categorical`.
 """
 
 from __future__ import annotations
@@ -13,12 +16,11 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClusterMixin, _fit_context
 from sklearn.metrics import silhouette_samples
-from sklearn.utils import check_array, check_random_state
+from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
 from segmint._logging import logger
-from segmint.exceptions import InputError
 from segmint.segmenters._base import (
     COMMON_CONSTRAINTS,
     SEED_MAX,
@@ -27,297 +29,16 @@ from segmint.segmenters._base import (
     permute_by_size,
     relative_weights,
 )
+from segmint.segmenters._categorical import (
+    _as_frame,
+    _encode,
+    _fit_categories,
+    _numeric,
+    _resolve_columns,
+)
+from segmint.segmenters._kprototypes import _default_gamma, _gower, _kproto_costs, _kproto_run
 
 __all__ = ["MixedTypeSegmenter"]
-
-_JSON_SCALARS = (str, bool, int, float)
-
-
-# ---------------------------------------------------------------------------------------------
-# Table input and categorical encoding (shared with _lca)
-# ---------------------------------------------------------------------------------------------
-
-
-def _as_frame(estimator: BaseEstimator, X: Any, *, reset: bool) -> pd.DataFrame:
-    """Validate ``X`` at the boundary and return it as a DataFrame with positional columns.
-
-    DataFrames keep their column dtypes. Any other 2-D array-like goes through
-    :func:`~sklearn.utils.check_array` (no sparse input, NaN allowed here and rejected later
-    where it is not supported) and each column gets the narrowest dtype pandas infers, so an
-    object array of numbers is numeric and an array of strings is categorical.
-    """
-    if isinstance(X, pd.DataFrame):
-        validate_data(estimator, X, skip_check_array=True, reset=reset)
-        frame = X
-        if frame.shape[0] < 1 or frame.shape[1] < 1:
-            raise ValueError(
-                f"Found array with shape {frame.shape}; {type(estimator).__name__} needs at "
-                "least 1 sample and 1 feature."
-            )
-    else:
-        try:
-            arr = check_array(
-                X,
-                dtype=None,
-                ensure_all_finite=False,
-                estimator=estimator,
-                input_name="X",
-            )
-        except TypeError as exc:
-            if "sparse" in str(exc).lower():
-                raise
-            raise TypeError(
-                f"{type(estimator).__name__} could not read X ({exc}); every argument must be "
-                "a string or a number (or missing)."
-            ) from exc
-        validate_data(estimator, arr, skip_check_array=True, reset=reset)
-        frame = pd.DataFrame(arr).infer_objects()
-    frame = frame.copy(deep=False)
-    frame.columns = range(frame.shape[1])
-    return frame.reset_index(drop=True)
-
-
-def _is_categorical_dtype(dtype: Any) -> bool:
-    return (
-        isinstance(dtype, pd.CategoricalDtype)
-        or pd.api.types.is_bool_dtype(dtype)
-        or pd.api.types.is_object_dtype(dtype)
-        or pd.api.types.is_string_dtype(dtype)
-    )
-
-
-def _unique_levels(col: pd.Series, label: str) -> tuple[list[Any], bool]:
-    """Observed levels of a categorical column, sorted, as JSON scalars.
-
-    Returns the levels and whether the column must be keyed on ``str(value)`` because some
-    values are not JSON scalars (dates, tuples, ...).
-    """
-    observed = col[col.notna()]
-    try:
-        uniques = pd.unique(observed.to_numpy(dtype=object))
-    except TypeError as exc:
-        raise TypeError(
-            f"Categorical column {label} holds an unhashable value ({exc}); every argument "
-            "must be a string or a number (or missing)."
-        ) from exc
-    values = [u.item() if isinstance(u, np.generic) else u for u in uniques]
-    as_str = not all(isinstance(v, _JSON_SCALARS) for v in values)
-    if as_str:
-        values = sorted({str(v) for v in values})
-    else:
-        try:
-            values = sorted(values)
-        except TypeError:
-            values = sorted(values, key=lambda v: (type(v).__name__, str(v)))
-    return values, as_str
-
-
-def _codes(col: pd.Series, levels: list[Any], as_str: bool) -> np.ndarray:
-    """Integer codes of ``col`` in ``levels``; -1 for missing or unseen values."""
-    values = col.astype(object)
-    missing = values.isna().to_numpy()
-    if as_str:
-        values = values.where(missing, values.astype(str))
-    try:
-        codes = pd.Index(levels, dtype=object).get_indexer(values)
-    except TypeError as exc:
-        raise TypeError(
-            f"Could not encode a categorical column ({exc}); every argument must be a string "
-            "or a number (or missing)."
-        ) from exc
-    codes = np.asarray(codes, dtype=np.int64)
-    codes[missing] = -1
-    return codes
-
-
-def _fit_categories(frame: pd.DataFrame, columns: list[int]) -> tuple[list[list], list[bool]]:
-    levels, as_str = [], []
-    for c in columns:
-        lv, s = _unique_levels(frame.iloc[:, c], f"{c}")
-        levels.append(lv)
-        as_str.append(s)
-    return levels, as_str
-
-
-def _encode(
-    frame: pd.DataFrame, columns: list[int], levels: list[list], as_str: list[bool]
-) -> tuple[np.ndarray, np.ndarray]:
-    """Codes (n_samples, len(columns)) and a mask of values unseen in training."""
-    n = frame.shape[0]
-    codes = np.empty((n, len(columns)), dtype=np.int64)
-    unseen = np.zeros((n, len(columns)), dtype=bool)
-    for i, c in enumerate(columns):
-        col = frame.iloc[:, c]
-        codes[:, i] = _codes(col, levels[i], as_str[i])
-        unseen[:, i] = (codes[:, i] < 0) & col.notna().to_numpy()
-    return codes, unseen
-
-
-def _column_label(estimator: BaseEstimator, position: int) -> str:
-    names = getattr(estimator, "feature_names_in_", None)
-    return repr(str(names[position])) if names is not None else f"at position {position}"
-
-
-# ---------------------------------------------------------------------------------------------
-# k-prototypes
-# ---------------------------------------------------------------------------------------------
-
-
-def _kproto_costs(
-    Xn: np.ndarray, Xc: np.ndarray, centers: np.ndarray, modes: np.ndarray, gamma: float
-) -> np.ndarray:
-    """Dissimilarity (n_samples, k): squared Euclidean + gamma × categorical mismatches.
-
-    Categorical values coded -1 (missing or unseen) mismatch every prototype equally and are
-    left out, so they never decide an assignment.
-    """
-    k = centers.shape[0]
-    out = np.zeros((Xn.shape[0], k))
-    observed = Xc >= 0
-    for j in range(k):
-        if Xn.shape[1]:
-            diff = Xn - centers[j]
-            out[:, j] = np.einsum("ij,ij->i", diff, diff)
-        if Xc.shape[1]:
-            out[:, j] += gamma * ((Xc != modes[j]) & observed).sum(axis=1)
-    return out
-
-
-def _weighted_modes(
-    Xc: np.ndarray, labels: np.ndarray, weight: np.ndarray, k: int, n_levels: list[int]
-) -> np.ndarray:
-    modes = np.zeros((k, Xc.shape[1]), dtype=np.int64)
-    for c, n_lev in enumerate(n_levels):
-        ok = Xc[:, c] >= 0
-        counts = np.bincount(
-            labels[ok] * n_lev + Xc[ok, c], weights=weight[ok], minlength=k * n_lev
-        ).reshape(k, n_lev)
-        modes[:, c] = counts.argmax(axis=1)
-    return modes
-
-
-def _weighted_means(Xn: np.ndarray, labels: np.ndarray, weight: np.ndarray, k: int) -> np.ndarray:
-    onehot = np.zeros((Xn.shape[0], k))
-    onehot[np.arange(Xn.shape[0]), labels] = weight
-    sizes = onehot.sum(axis=0)
-    return (onehot.T @ Xn) / np.where(sizes > 0, sizes, 1.0)[:, None]
-
-
-def _kproto_run(
-    Xn: np.ndarray,
-    Xc: np.ndarray,
-    weight: np.ndarray,
-    k: int,
-    gamma: float,
-    n_levels: list[int],
-    init: str,
-    max_iter: int,
-    seed: int,
-) -> dict:
-    """One batch k-prototypes run from one seeded initialisation."""
-    rng = np.random.RandomState(seed)
-    n = Xn.shape[0]
-    prob = weight / weight.sum()
-    global_modes = _weighted_modes(Xc, np.zeros(n, dtype=np.int64), weight, 1, n_levels)[0]
-
-    def point(i: int) -> tuple[np.ndarray, np.ndarray]:
-        """Sample ``i`` as a one-prototype (centres, modes) pair; missing codes -> global mode."""
-        return Xn[i][None], np.where(Xc[i] >= 0, Xc[i], global_modes)[None]
-
-    if init == "random":
-        idx = rng.choice(n, size=k, replace=False, p=prob if np.count_nonzero(prob) >= k else None)
-    else:  # greedy k-means++ seeding (Arthur & Vassilvitskii, 2007) in this geometry
-        n_trials = 2 + int(np.log(k))
-        idx = [int(rng.choice(n, p=prob))]
-        closest = _kproto_costs(Xn, Xc, *point(idx[0]), gamma)[:, 0]
-        for _ in range(1, k):
-            mass = weight * closest
-            total = mass.sum()
-            if total > 0:
-                candidates = rng.choice(n, size=n_trials, p=mass / total)
-            else:
-                candidates = rng.choice(n, size=n_trials)
-            trial = np.column_stack(
-                [_kproto_costs(Xn, Xc, *point(c), gamma)[:, 0] for c in candidates]
-            )
-            trial = np.minimum(trial, closest[:, None])
-            best = int(np.argmin(weight @ trial))
-            idx.append(int(candidates[best]))
-            closest = trial[:, best]
-    centers = np.vstack([point(i)[0] for i in idx]).reshape(k, Xn.shape[1])
-    modes = np.vstack([point(i)[1] for i in idx]).reshape(k, Xc.shape[1])
-
-    labels = np.full(n, -1, dtype=np.int64)
-    converged, n_iter = False, 0
-    for n_iter in range(1, max_iter + 1):  # noqa: B007 - n_iter used after the loop
-        costs = _kproto_costs(Xn, Xc, centers, modes, gamma)
-        new = costs.argmin(axis=1)
-        if np.array_equal(new, labels):
-            converged = True
-            break
-        labels = new
-        sizes = np.bincount(labels, weights=weight, minlength=k)
-        empty = np.flatnonzero(sizes <= 0)
-        if empty.size:  # re-seed empty prototypes on the worst-served samples
-            worst = np.argsort(-costs[np.arange(n), labels], kind="stable")
-            labels[worst[: empty.size]] = empty
-        centers = _weighted_means(Xn, labels, weight, k)
-        modes = _weighted_modes(Xc, labels, weight, k, n_levels)
-    costs = _kproto_costs(Xn, Xc, centers, modes, gamma)
-    labels = costs.argmin(axis=1)
-    cost = float(weight @ costs[np.arange(n), labels])
-    return {
-        "cost": cost,
-        "labels": labels,
-        "centers": centers,
-        "modes": modes,
-        "converged": converged,
-        "n_iter": n_iter,
-    }
-
-
-def _default_gamma(
-    Xn: np.ndarray, Xc: np.ndarray, weight: np.ndarray, n_levels: list[int]
-) -> float:
-    """Equal expected pairwise contribution of every column (see MixedTypeSegmenter Notes).
-
-    ``gamma = 2 * mean_numeric_variance / mean_categorical_gini`` where the Gini concentration
-    ``1 - sum_l p_l**2`` is the probability that two random customers differ on the column.
-    """
-    if Xn.shape[1] == 0 or Xc.shape[1] == 0:
-        return 1.0
-    total = weight.sum()
-    mean = weight @ Xn / total
-    variance = float((weight @ (Xn - mean) ** 2 / total).mean())
-    gini = []
-    for c, n_lev in enumerate(n_levels):
-        ok = Xc[:, c] >= 0
-        counts = np.bincount(Xc[ok, c], weights=weight[ok], minlength=n_lev)
-        if counts.sum() > 0:
-            p = counts / counts.sum()
-            gini.append(1.0 - float(p @ p))
-    mean_gini = float(np.mean(gini)) if gini else 0.0
-    if variance <= 0 or mean_gini <= 0:
-        return 1.0
-    return 2.0 * variance / mean_gini
-
-
-def _gower(
-    Xn: np.ndarray, Xc: np.ndarray, num_range: np.ndarray, num_weight: np.ndarray
-) -> np.ndarray:
-    """Gower (1971) dissimilarity matrix; a missing categorical value drops that feature."""
-    m = max(Xn.shape[0], Xc.shape[0])
-    total = np.zeros((m, m))
-    count = np.zeros((m, m))
-    for f in range(Xn.shape[1]):
-        if num_range[f] > 0:
-            total += num_weight[f] * np.abs(Xn[:, f, None] - Xn[None, :, f]) / num_range[f]
-            count += num_weight[f]
-    for f in range(Xc.shape[1]):
-        both = (Xc[:, f, None] >= 0) & (Xc[None, :, f] >= 0)
-        total += both & (Xc[:, f, None] != Xc[None, :, f])
-        count += both
-    return np.divide(total, count, out=np.zeros_like(total), where=count > 0)
 
 
 class MixedTypeSegmenter(SegmenterMixin, ClusterMixin, BaseEstimator):
@@ -508,68 +229,6 @@ class MixedTypeSegmenter(SegmenterMixin, ClusterMixin, BaseEstimator):
         self.silhouette_sample_size = silhouette_sample_size
         self.random_state = random_state
 
-    # -- input -----------------------------------------------------------------------------
-
-    def _resolve_columns(self, frame: pd.DataFrame, original: Any) -> tuple[list[int], list[int]]:
-        p = frame.shape[1]
-        names = list(original.columns) if isinstance(original, pd.DataFrame) else list(range(p))
-        if self.categorical_features is None:
-            cat = [c for c in range(p) if _is_categorical_dtype(frame.dtypes.iloc[c])]
-        else:
-            spec = np.asarray(self.categorical_features)
-            if spec.dtype == bool:
-                if spec.shape != (p,):
-                    raise ValueError(
-                        f"categorical_features as a boolean mask must have length "
-                        f"n_features={p}, got shape {spec.shape}. Pass one flag per column."
-                    )
-                cat = [int(i) for i in np.flatnonzero(spec)]
-            else:
-                cat = []
-                for item in np.atleast_1d(spec).tolist():
-                    if item in names:
-                        cat.append(names.index(item))
-                    elif isinstance(item, int) and not isinstance(original, pd.DataFrame):
-                        if not 0 <= item < p:
-                            raise ValueError(
-                                f"categorical_features holds position {item} but X has {p} "
-                                "columns. Pass positions in 0..n_features-1."
-                            )
-                        cat.append(item)
-                    else:
-                        raise ValueError(
-                            f"categorical_features names column {item!r}, which is not in X "
-                            f"(columns: {names[:10]}{'...' if p > 10 else ''}). Pass column "
-                            "names of X."
-                        )
-                cat = sorted(set(cat))
-        num = [c for c in range(p) if c not in cat]
-        for c in num:
-            dtype = frame.dtypes.iloc[c]
-            if not pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_complex_dtype(dtype):
-                raise InputError(
-                    f"Column {names[c]!r} has dtype {dtype}, which is neither numeric nor "
-                    "categorical.",
-                    hint="Convert it to numbers, or list it in categorical_features=.",
-                )
-        return num, cat
-
-    def _numeric(self, frame: pd.DataFrame, columns: list[int]) -> np.ndarray:
-        if not columns:
-            return np.zeros((frame.shape[0], 0))
-        values = frame.iloc[:, columns].to_numpy(dtype=np.float64, na_value=np.nan)
-        bad = ~np.isfinite(values)
-        if bad.any():
-            row, col = np.argwhere(bad)[0]
-            raise InputError(
-                f"Input X contains NaN or infinity in numeric column "
-                f"{_column_label(self, columns[col])} (row {row}); {type(self).__name__} needs "
-                "complete numeric columns.",
-                hint="Impute or drop the missing numeric values, or declare the column "
-                "categorical with categorical_features=.",
-            )
-        return values
-
     # -- fitting ---------------------------------------------------------------------------
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -600,11 +259,37 @@ class MixedTypeSegmenter(SegmenterMixin, ClusterMixin, BaseEstimator):
             )
         name = type(self).__name__
         weight = relative_weights(sample_weight, np.empty((n, 0)), n)
-        num, cat = self._resolve_columns(frame, X)
+        Xn, Xc, n_levels = self._prepare(frame, X, weight)
+        k, best = self._search(Xn, Xc, weight, n_levels, n)
+
+        tie_key = np.hstack([best["centers"], best["modes"].astype(float)])
+        order = permute_by_size(best["labels"], k, tie_key, weight)
+        self.centers_ = best["centers"][order]
+        self.modes_ = best["modes"][order]
+        self.n_segments_ = int(k)
+        self.n_iter_ = int(best["n_iter"])
+        costs = _kproto_costs(Xn, Xc, self.centers_, self.modes_, self.gamma_)
+        self.labels_ = costs.argmin(axis=1)
+        self.cost_ = float(weight @ costs[np.arange(n), self.labels_])
+        self.prototypes_ = self._prototypes_frame()
+        if not best["converged"]:
+            self._warn_unconverged("k-prototypes", k)
+        logger.info("%s: %d segments (gamma=%.3g)", name, k, self.gamma_)
+        return self
+
+    def _prepare(
+        self, frame: pd.DataFrame, X: Any, weight: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, list[int]]:
+        """Fit the column types, category levels, numeric scaling and ``gamma_`` on ``frame``.
+
+        Returns the standardised numeric block, the categorical codes and the number of levels
+        of each categorical column.
+        """
+        num, cat = _resolve_columns(self, frame, X)
         self.numeric_features_ = np.asarray(num, dtype=np.int64)
         self.categorical_features_ = np.asarray(cat, dtype=np.int64)
         self.categories_, self._as_str = _fit_categories(frame, cat)
-        raw = self._numeric(frame, num)
+        raw = _numeric(self, frame, num)
         if self.standardize and num:
             mean = weight @ raw / weight.sum()
             std = np.sqrt(weight @ (raw - mean) ** 2 / weight.sum())
@@ -621,7 +306,18 @@ class MixedTypeSegmenter(SegmenterMixin, ClusterMixin, BaseEstimator):
             if self.gamma is not None
             else _default_gamma(Xn, Xc, weight, n_levels)
         )
+        return Xn, Xc, n_levels
 
+    def _search(
+        self, Xn: np.ndarray, Xc: np.ndarray, weight: np.ndarray, n_levels: list[int], n: int
+    ) -> tuple[int, dict]:
+        """The best of ``n_init`` runs for every candidate k, and the k kept with its run.
+
+        k is forced, or chosen by the weighted mean Gower silhouette on a sample; the per-k
+        evidence goes to ``evidence_``.
+        """
+        name = type(self).__name__
+        num = self.numeric_features_.tolist()
         ks = self._candidate_ks(n, min_k=2)
         rng = check_random_state(self.random_state)
         seeds = [int(s) for s in rng.randint(SEED_MAX, size=self.n_init * len(ks))]
@@ -669,22 +365,7 @@ class MixedTypeSegmenter(SegmenterMixin, ClusterMixin, BaseEstimator):
             else:
                 k = int(rows[int(np.nanargmax(scores))]["k"])
         self._set_evidence(rows)
-        best = runs[k]
-
-        tie_key = np.hstack([best["centers"], best["modes"].astype(float)])
-        order = permute_by_size(best["labels"], k, tie_key, weight)
-        self.centers_ = best["centers"][order]
-        self.modes_ = best["modes"][order]
-        self.n_segments_ = int(k)
-        self.n_iter_ = int(best["n_iter"])
-        costs = _kproto_costs(Xn, Xc, self.centers_, self.modes_, self.gamma_)
-        self.labels_ = costs.argmin(axis=1)
-        self.cost_ = float(weight @ costs[np.arange(n), self.labels_])
-        self.prototypes_ = self._prototypes_frame()
-        if not best["converged"]:
-            self._warn_unconverged("k-prototypes", k)
-        logger.info("%s: %d segments (gamma=%.3g)", name, k, self.gamma_)
-        return self
+        return k, runs[k]
 
     def _prototypes_frame(self) -> pd.DataFrame:
         names = getattr(self, "feature_names_in_", None)
@@ -710,7 +391,7 @@ class MixedTypeSegmenter(SegmenterMixin, ClusterMixin, BaseEstimator):
         frame = _as_frame(self, X, reset=False)
         num = self.numeric_features_.tolist()
         cat = self.categorical_features_.tolist()
-        Xn = (self._numeric(frame, num) - self.numeric_mean_) / self.numeric_scale_
+        Xn = (_numeric(self, frame, num) - self.numeric_mean_) / self.numeric_scale_
         Xc, unseen = _encode(frame, cat, self.categories_, self._as_str)
         if unseen.any():
             cols = [int(cat[i]) for i in np.flatnonzero(unseen.any(axis=0))]
