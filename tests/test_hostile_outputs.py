@@ -128,18 +128,6 @@ def test_history_on_a_damaged_store_is_one_line(hostile_run: dict, cli, tmp_path
     assert cli("history", "--store", str(hostile_run["out"])).returncode == 0
 
 
-def test_typing_tool_on_a_folder_without_run_json_is_one_line(
-    hostile_run: dict, cli, tmp_path: Path
-) -> None:
-    import shutil
-
-    copy = tmp_path / "run"
-    shutil.copytree(hostile_run["out"], copy)
-    (copy / "run.json").unlink()
-    result = cli("typing-tool", "--model", str(copy), "--out", str(tmp_path / "tt"))
-    _one_line_error(result, "incomplete run", "run.json listed in manifest.json is missing")
-
-
 def _reseal_sha256(doc: dict) -> dict:
     """What an attacker without the key can do: edit, then recompute the plain SHA-256."""
     from segmint.activate._model import content_hash

@@ -130,3 +130,23 @@ def test_whitespace_log_without_header_reads_like_on_duckdb(engine, config_for, 
     assert tx["customer_id"].nunique() == 2357
     assert round(tx["amount"].sum(), 2) == 244091.94
     assert str(tx["order_date"].max().date()) == "1998-06-30"
+
+
+def test_doubled_quotes_in_quoted_fields_read_as_on_duckdb(
+    both_engines, config_for, tmp_path: Path
+) -> None:
+    """RFC 4180: ``""`` inside a quoted field is one quote, and the field's commas are text."""
+    path = tmp_path / "quoted.csv"
+    path.write_text(
+        "customer_id,order_id,order_date,amount,category\n"
+        'C1,O1,2024-01-05,10.50,"He said ""hi"", then left"\n'
+        'C2,O2,2024-01-06,5,"a, b"\n'
+        'C3,O3,2024-01-07,7,5" screen\n'
+        'C3,O4,2024-01-08,8,"""quoted"""\n'
+    )
+    expected = ['He said "hi", then left', "a, b", '5" screen', '"quoted"']
+    for engine in both_engines:
+        loaded = engine.ingest(path, config_for(engine.name))
+        assert loaded.quarantine.empty, (engine.name, loaded.quarantine)
+        assert loaded.transactions["category"].tolist() == expected, engine.name
+        np.testing.assert_array_equal(loaded.transactions["amount"].to_numpy(), [10.5, 5, 7, 8])

@@ -123,8 +123,8 @@ def _read_text(
     sniff = duckdb.connect()
     try:
         options = "" if delimiter is None else f", delim={_sql_str(delimiter)}"
-        delim, has_header, columns = sniff.execute(
-            f"SELECT Delimiter, HasHeader, Columns FROM sniff_csv({_sql_str(path)}, "
+        delim, has_header, columns, escape = sniff.execute(
+            f"SELECT Delimiter, HasHeader, Columns, Escape FROM sniff_csv({_sql_str(path)}, "
             f"ignore_errors=true{options})"
         ).fetchall()[0]
     except duckdb.Error as exc:
@@ -148,6 +148,8 @@ def _read_text(
             sep=str(delim),
             encoding=charset,
             mode="PERMISSIVE",
+            # the escape DuckDB's sniffer found (a backslash), else RFC 4180's doubled quote
+            escape='"' if escape in ("", "(empty)") else str(escape),
             columnNameOfCorruptRecord=CORRUPT,
             enforceSchema=True,
             ignoreLeadingWhiteSpace=False,

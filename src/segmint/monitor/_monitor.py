@@ -30,7 +30,7 @@ from segmint.config import Config, MonitoringConfig
 from segmint.exceptions import InputError
 from segmint.monitor._drift import centre_shift, feature_summary, psi_table
 from segmint.monitor._migration import Matching, match_segments, matrix_json, migration_matrix
-from segmint.monitor._store import STORE_NAME, open_store
+from segmint.monitor._store import STORE_NAME, read_store
 
 STATUSES = ("OK", "WATCH", "REVALIDATE")
 
@@ -142,8 +142,7 @@ def load_run_snapshot(run: str | Path, store: str | Path | None = None) -> RunSn
         )
     if not path.exists():
         raise InputError(f"{path}: run store not found.", hint="Pass the folder of a run.")
-    con = open_store(path)
-    try:
+    with read_store(path) as con:
         tables = {r[0] for r in con.execute("SHOW TABLES").fetchall()}
         rows = con.execute(
             "SELECT run_id, CAST(snapshot_date AS VARCHAR) FROM runs WHERE run_id = ?", [run_id]
@@ -169,8 +168,6 @@ def load_run_snapshot(run: str | Path, store: str | Path | None = None) -> RunSn
         model_rows = con.execute(
             "SELECT CAST(model AS VARCHAR) FROM run_models WHERE run_id = ?", [run_id]
         ).fetchall()
-    finally:
-        con.close()
     if not summary["feature_quantiles"]:
         raise InputError(
             f"{path}: run {run_id} has no feature summary.",

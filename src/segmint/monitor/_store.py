@@ -12,6 +12,8 @@ same folder append, so segments can be compared over time.
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -111,25 +113,53 @@ def open_store(store: Path) -> duckdb.DuckDBPyConnection:
         con = duckdb.connect(str(store), read_only=True)
         con.execute("SELECT count(*) FROM runs").fetchall()
     except duckdb.Error as exc:
-        raise InputError(
-            f"{store}: not a readable segmint run store "
-            f"({str(exc).splitlines()[0].split(': ', 1)[-1]})",
-            hint="The file is damaged or is not a run store; re-run 'segmint run' into a fresh "
-            "folder, or restore the store from a backup.",
-        ) from None
+        raise _unreadable(store, exc) from None
     return con
+
+
+def _unreadable(store: Path, exc: duckdb.Error) -> InputError:
+    return InputError(
+        f"{store}: not a readable segmint run store "
+        f"({str(exc).splitlines()[0].split(': ', 1)[-1]})",
+        hint="The file is damaged or is not a run store; re-run 'segmint run' into a fresh "
+        "folder, or restore the store from a backup.",
+    )
+
+
+@contextmanager
+def read_store(store: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    """The run store open read-only for the ``with`` block, closed after it.
+
+    A damaged store is the one-line :class:`InputError` of :func:`open_store`, whether the damage
+    shows on opening or only when a query reaches it (a truncated file opens, and its first
+    blocks answer).
+
+    Parameters
+    ----------
+    store : Path
+        The run store file (``segmint.duckdb``).
+
+    Yields
+    ------
+    duckdb.DuckDBPyConnection
+        A read-only connection to the store.
+    """
+    con = open_store(store)
+    try:
+        yield con
+    except duckdb.Error as exc:
+        raise _unreadable(store, exc) from None
+    finally:
+        con.close()
 
 
 def list_runs(store: Path) -> pd.DataFrame:
     """The runs recorded in a store, newest first."""
-    con = open_store(store)
-    try:
+    with read_store(store) as con:
         return con.sql(
             "SELECT run_id, created_at, snapshot_date, n_customers, n_segments, method, "
             "config_hash, data_fingerprint FROM runs ORDER BY created_at DESC"
         ).df()
-    finally:
-        con.close()
 
 
 def _insert_summary(con: duckdb.DuckDBPyConnection, run_id: str, summary: dict[str, Any]) -> None:
