@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import platform
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,14 +20,11 @@ from segmint.activate import (
     save_model,
     seal,
 )
-from segmint.config import Config
 from segmint.io import identifier_columns, protect_quarantine
 from segmint.monitor import STORE_NAME, feature_summary, record_run
-from segmint.pipeline._describe import ID_RULE, Described
-from segmint.pipeline._features import FeatureTable
-from segmint.pipeline._ingest import Ingested
+from segmint.pipeline._describe import ID_RULE
+from segmint.pipeline._fitted import Evaluation, FittedRun
 from segmint.pipeline._population import assign_population, sample_record
-from segmint.pipeline._segment import Segmentation
 from segmint.report import customers_without_purchase
 from segmint.strategy import Deliverables
 
@@ -36,23 +32,16 @@ from segmint.strategy import Deliverables
 def write_model(
     con: duckdb.DuckDBPyConnection,
     folder: OutputFolder,
-    config: Config,
-    *,
-    ingested: Ingested,
-    table: FeatureTable,
-    fit: Segmentation,
-    described: Described,
+    run: FittedRun,
     deliverables: Deliverables,
-    run_id: str,
-    started: datetime,
-    with_customers: bool,
 ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any] | None]:
     """``model.json`` written; on a sample, the population assigned and the model recounted.
 
     Returns the sealed model document, the feature summary it holds (the drift reference)
-    and, for a sample, ``run.json``'s ``sample`` record (``None`` otherwise); ``described``
+    and, for a sample, ``run.json``'s ``sample`` record (``None`` otherwise); ``run.described``
     then holds the population's segments.
     """
+    config, table, fit, described = run.config, run.table, run.fit, run.described
     numeric = {f.name: f.transform for f in table.spec.features if f.name in fit.numeric}
     summary = feature_summary(table.features, fit.labels, numeric)
     model = seal(
@@ -62,11 +51,11 @@ def write_model(
             segmenter=fit.segmenter,
             segments=described.profiles.summary,
             names=described.names,
-            data_fingerprint=ingested.data_fingerprint,
+            data_fingerprint=run.ingested.data_fingerprint,
             config_hash=config.fingerprint(),
-            created_at=started.isoformat(),
+            created_at=run.started.isoformat(),
             id_rule=ID_RULE,
-            run_id=run_id,
+            run_id=run.run_id,
             typing_tool=deliverables.typing_tool,
             reference=summary,
         )
@@ -76,20 +65,21 @@ def write_model(
         return model, summary, None
     fitted = described.segments  # the customers the model was fitted on
     population = assign_population(
-        ingested.distributed,
+        run.ingested.distributed,
         con,
         folder.path(MODEL_NAME),
         table,
         fit,
         fitted,
         described.names,
-        with_categories=config.segmentation.method in ("mixed", "lca") and with_customers,
+        with_categories=config.segmentation.method in ("mixed", "lca")
+        and run.inputs.customers is not None,
     )
     # model.json counts every customer assigned (the sample's: run.json "sample")
     model = recount_segments(model, population.segments["segment_id"].to_numpy())
     save_model(model, folder.path(MODEL_NAME))
     sample = sample_record(
-        ingested.distributed,
+        run.ingested.distributed,
         config,
         table,
         fitted,
@@ -102,23 +92,17 @@ def write_model(
 
 
 def write_tables(
-    con: duckdb.DuckDBPyConnection,
-    folder: OutputFolder,
-    config: Config,
-    *,
-    ingested: Ingested,
-    fit: Segmentation,
-    described: Described,
-    fitted: pd.DataFrame,
-    hash_salt: str | None,
+    con: duckdb.DuckDBPyConnection, folder: OutputFolder, run: FittedRun, fitted: pd.DataFrame
 ) -> None:
     """Segments, profiles, evidence, the quarantine (identifying columns protected) and the
-    membership probabilities of the fitted customers when the segmenter gives them."""
+    membership probabilities of the ``fitted`` customers when the segmenter gives them."""
+    fit, described = run.fit, run.described
     folder.write_table("segments", described.segments, ("parquet", "csv"))
     folder.write_table("profiles", described.profiles.wide(described.names), ("csv",))
     folder.write_table("evidence", fit.segmenter.evidence_, ("csv",))
-    ids, keep = identifier_columns(ingested.accounting), config.io.keep_raw_quarantine
-    protect_quarantine(con, hash_salt, ids, keep)  # privacy by default
+    ids = identifier_columns(run.ingested.accounting)
+    keep = run.config.io.keep_raw_quarantine
+    protect_quarantine(con, run.inputs.hash_salt, ids, keep)  # privacy by default
     quarantine = con.sql("SELECT * FROM quarantine ORDER BY source, row").df()
     quarantine.to_parquet(folder.path("quarantine.parquet"), index=False)
     if hasattr(fit.segmenter, "predict_proba"):
@@ -132,23 +116,13 @@ def write_tables(
         )
 
 
-def run_record(
-    config: Config,
-    *,
-    run_id: str,
-    started: datetime,
-    ingested: Ingested,
-    table: FeatureTable,
-    fit: Segmentation,
-    deliverables: Deliverables,
-    reconciliation: dict[str, Any] | None,
-    value_model: dict[str, Any] | None,
-    timings: dict[str, float],
-) -> dict[str, Any]:
+def run_record(run: FittedRun, evaluation: Evaluation, timings: dict[str, float]) -> dict[str, Any]:
     """The content of ``run.json`` (without ``sample``, which :func:`write_model` gives)."""
+    config, table, fit = run.config, run.table, run.fit
+    lift, reconciliation = evaluation.deliverables.lift, evaluation.reconciliation
     return {
-        "run_id": run_id,
-        "created_at": started.isoformat(),
+        "run_id": run.run_id,
+        "created_at": run.started.isoformat(),
         "segmint_version": __version__,
         "versions": {
             "python": platform.python_version(),
@@ -159,14 +133,14 @@ def run_record(
         },
         "config": config.model_dump(mode="json"),
         "config_hash": config.fingerprint(),
-        "inputs": ingested.fingerprints,
-        "data_fingerprint": ingested.data_fingerprint,
+        "inputs": run.ingested.fingerprints,
+        "data_fingerprint": run.ingested.data_fingerprint,
         "snapshot_date": table.spec.snapshot_date,
-        "row_accounting": [a.to_dict() for a in ingested.accounting],
+        "row_accounting": [a.to_dict() for a in run.ingested.accounting],
         **({"revenue_reconciliation": reconciliation} if reconciliation else {}),
         "counts": {
             "customers_segmented": table.n_customers,
-            "transactions_used": ingested.transactions.n_used,
+            "transactions_used": run.ingested.transactions.n_used,
             "segments": fit.n_segments,
             "customers_without_purchase": customers_without_purchase(reconciliation),
         },
@@ -174,8 +148,8 @@ def run_record(
         "selection": fit.selection,
         "method": fit.method_name,
         "stability": fit.stability,
-        **({"lift": deliverables.lift.summary()} if deliverables.lift else {}),
-        **({"value_model": value_model} if value_model else {}),
+        **({"lift": lift.summary()} if lift else {}),
+        **({"value_model": evaluation.value_model} if evaluation.value_model else {}),
         "timings_seconds": timings,
     }
 
@@ -183,24 +157,23 @@ def run_record(
 def record_in_store(
     folder: OutputFolder,
     out: Path,
-    run: dict[str, Any],
+    record: dict[str, Any],
+    run: FittedRun,
     *,
-    table: FeatureTable,
-    fit: Segmentation,
-    described: Described,
     summary: dict[str, Any],
     model: dict[str, Any],
 ) -> None:
     """The run added to the run store (``segmint.duckdb``), for history and monitoring."""
+    described = run.described
     record_run(
         folder.path(STORE_NAME),
         out / STORE_NAME,
         {
-            **run,
-            "n_customers": table.n_customers,
-            "n_segments": fit.n_segments,
-            "method": fit.method_name,
-            "metrics": {"evidence": run["evidence"]},
+            **record,
+            "n_customers": run.table.n_customers,
+            "n_segments": run.fit.n_segments,
+            "method": run.fit.method_name,
+            "metrics": {"evidence": record["evidence"]},
         },
         described.segments,
         described.profiles.wide(described.names),

@@ -8,13 +8,10 @@ import duckdb
 import pandas as pd
 
 from segmint import __version__
-from segmint.config import Config
-from segmint.pipeline._describe import Described
 from segmint.pipeline._features import FeatureTable
+from segmint.pipeline._fitted import Evaluation, FittedRun
 from segmint.pipeline._ingest import Ingested
-from segmint.pipeline._segment import Segmentation
 from segmint.report import build_content, render_report, revenue_reconciliation
-from segmint.strategy import Deliverables
 
 
 def reconcile(
@@ -30,51 +27,39 @@ def reconcile(
 
 
 def report_html(
-    con: duckdb.DuckDBPyConnection,
-    config: Config,
-    *,
-    ingested: Ingested,
-    table: FeatureTable,
-    fit: Segmentation,
-    described: Described,
-    deliverables: Deliverables,
-    method: dict[str, Any],
-    run_id: str,
-    revenue: float,
-    reconciliation: dict[str, Any] | None,
-    value_model: dict[str, Any] | None,
+    con: duckdb.DuckDBPyConnection, run: FittedRun, evaluation: Evaluation, method: dict[str, Any]
 ) -> str:
     """The self-contained HTML report of the run."""
+    config, table, fit = run.config, run.table, run.fit
     first, last = con.execute(
         "SELECT CAST(min(order_date) AS DATE), CAST(max(order_date) AS DATE) FROM transactions"
     ).fetchall()[0]
-    descriptions = {f.name: f.description for f in table.spec.features}
     content = build_content(
         title=config.report.title,
         overview={
             "customers": table.n_customers,
             "segments": fit.n_segments,
             "k_forced": config.segmentation.k is not None,
-            "transactions_used": ingested.transactions.n_used,
-            "revenue": revenue,
+            "transactions_used": run.ingested.transactions.n_used,
+            "revenue": evaluation.revenue,
             "snapshot_date": table.spec.snapshot_date,
             "first_date": str(first),
             "last_date": str(last),
-            "run_id": run_id,
+            "run_id": run.run_id,
             "segmint_version": __version__,
         },
-        accounting=[a.to_dict() for a in ingested.accounting],
+        accounting=[a.to_dict() for a in run.ingested.accounting],
         evidence=fit.segmenter.evidence_,
         chosen_k=fit.n_segments,
         selection=fit.selection,
-        profiles=described.profiles,
-        names=described.names,
-        descriptions=descriptions,
+        profiles=run.described.profiles,
+        names=run.described.names,
+        descriptions={f.name: f.description for f in table.spec.features},
         bases=list(config.bases),
         method=method,
-        deliverables=deliverables,
-        value_model=value_model,
-        reconciliation=reconciliation,
+        deliverables=evaluation.deliverables,
+        value_model=evaluation.value_model,
+        reconciliation=evaluation.reconciliation,
         currency=config.io.currency,
         duplicate_policy=config.io.duplicates,
     )

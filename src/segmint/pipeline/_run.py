@@ -18,13 +18,14 @@ from segmint.activate import OutputFolder
 from segmint.config import Config
 from segmint.features import FeatureOptions, value_model_summary
 from segmint.io import SourceAccount
-from segmint.pipeline._describe import Described, describe, method_record
-from segmint.pipeline._features import FeatureTable, build_customer_features, uses_catalogue
-from segmint.pipeline._ingest import Ingested, ingest
+from segmint.pipeline._describe import describe, method_record
+from segmint.pipeline._features import build_customer_features, uses_catalogue
+from segmint.pipeline._fitted import Evaluation, FittedRun
+from segmint.pipeline._ingest import ingest
 from segmint.pipeline._inputs import RunInputs, check_inputs
 from segmint.pipeline._outputs import record_in_store, run_record, write_model, write_tables
 from segmint.pipeline._report import reconcile, report_html
-from segmint.pipeline._segment import Segmentation, segment
+from segmint.pipeline._segment import segment
 from segmint.profile import SegmentProfiles
 from segmint.strategy import Deliverables, build_deliverables
 
@@ -142,48 +143,20 @@ def _run_stages(
         folder.write_table("features", table.features, ("parquet",))
     with timer.stage("profile"):
         described = describe(con, table, fit, config, with_customers=with_customers)
-    run_id = started.strftime("%Y%m%dT%H%M%S") + "-" + ingested.data_fingerprint[:8]
+    run = FittedRun(inputs, started, ingested, table, fit, described)
     method = method_record(config, table, fit, ingested.data_fingerprint)
     with timer.stage("evaluate"):
-        deliverables = _evaluate(con, folder, inputs, table, fit, described, catalogue)
-    value_model = value_model_summary(table.spec.models.get("value"))
+        deliverables = _evaluate(con, folder, run, catalogue)
     with timer.stage("report"):
         revenue, reconciliation = reconcile(con, table, ingested)
-        html = report_html(
-            con,
-            config,
-            ingested=ingested,
-            table=table,
-            fit=fit,
-            described=described,
-            deliverables=deliverables,
-            method=method,
-            run_id=run_id,
-            revenue=revenue,
-            reconciliation=reconciliation,
-            value_model=value_model,
-        )
-        folder.write_text("report.html", html)
+        value_model = value_model_summary(table.spec.models.get("value"))
+        evaluation = Evaluation(deliverables, value_model, revenue, reconciliation)
+        folder.write_text("report.html", report_html(con, run, evaluation, method))
     with timer.stage("outputs"):
-        _write_outputs(
-            con,
-            folder,
-            out,
-            inputs,
-            ingested=ingested,
-            table=table,
-            fit=fit,
-            described=described,
-            deliverables=deliverables,
-            run_id=run_id,
-            started=started,
-            reconciliation=reconciliation,
-            value_model=value_model,
-            timer=timer,
-        )
-    return RunResult(
+        _write_outputs(con, folder, out, run, evaluation, timer)
+    result = RunResult(
         out=out,
-        run_id=run_id,
+        run_id=run.run_id,
         n_customers=table.n_customers,
         n_segments=fit.n_segments,
         names=described.names,
@@ -195,20 +168,15 @@ def _run_stages(
         timings=timer.timings,
         config=config,
         reconciliation=reconciliation,
-    ), started
+    )
+    return result, started
 
 
 def _evaluate(
-    con: duckdb.DuckDBPyConnection,
-    folder: OutputFolder,
-    inputs: RunInputs,
-    table: FeatureTable,
-    fit: Segmentation,
-    described: Described,
-    catalogue: bool,
+    con: duckdb.DuckDBPyConnection, folder: OutputFolder, run: FittedRun, catalogue: bool
 ) -> Deliverables:
     """Scorecard, out-of-time lift, priorities and typing tool, written as they come."""
-    config = inputs.config
+    config, table, fit, names = run.config, run.table, run.fit, run.described.names
     deliverables = build_deliverables(
         con,
         features=table.features,
@@ -216,15 +184,14 @@ def _evaluate(
         labels=fit.labels,
         segmenter=fit.segmenter,
         stability=fit.stability,
-        profiles=described.profiles,
-        names=described.names,
+        profiles=run.described.profiles,
+        names=names,
         snapshot_date=table.spec.snapshot_date,
         config=config,
         descriptions={f.name: f.description for f in table.spec.features},
-        tables=inputs.tables if catalogue else None,
+        tables=run.inputs.tables if catalogue else None,
         options=FeatureOptions.from_config(config.features) if catalogue else None,
     )
-    names = described.names
     folder.write_table("scorecard", deliverables.scorecard.to_frame(names), ("csv",))
     if deliverables.lift is not None:
         folder.write_table("lift", deliverables.lift.to_frame(), ("csv",))
@@ -241,68 +208,17 @@ def _write_outputs(
     con: duckdb.DuckDBPyConnection,
     folder: OutputFolder,
     out: Path,
-    inputs: RunInputs,
-    *,
-    ingested: Ingested,
-    table: FeatureTable,
-    fit: Segmentation,
-    described: Described,
-    deliverables: Deliverables,
-    run_id: str,
-    started: datetime,
-    reconciliation: dict[str, Any] | None,
-    value_model: dict[str, Any] | None,
+    run: FittedRun,
+    evaluation: Evaluation,
     timer: _Timer,
 ) -> None:
     """Model, tables, quarantine, the run store and ``run.json`` (written last)."""
-    config, with_customers = inputs.config, inputs.customers is not None
-    fitted = described.segments
-    model, summary, sample = write_model(
-        con,
-        folder,
-        config,
-        ingested=ingested,
-        table=table,
-        fit=fit,
-        described=described,
-        deliverables=deliverables,
-        run_id=run_id,
-        started=started,
-        with_customers=with_customers,
-    )
-    write_tables(
-        con,
-        folder,
-        config,
-        ingested=ingested,
-        fit=fit,
-        described=described,
-        fitted=fitted,
-        hash_salt=inputs.hash_salt,
-    )
-    run = run_record(
-        config,
-        run_id=run_id,
-        started=started,
-        ingested=ingested,
-        table=table,
-        fit=fit,
-        deliverables=deliverables,
-        reconciliation=reconciliation,
-        value_model=value_model,
-        timings=timer.timings,
-    )
+    fitted = run.described.segments  # before a sampled run's population replaces them
+    model, summary, sample = write_model(con, folder, run, evaluation.deliverables)
+    write_tables(con, folder, run, fitted)
+    record = run_record(run, evaluation, timer.timings)
     if sample is not None:
-        run["sample"] = sample
-    record_in_store(
-        folder,
-        out,
-        run,
-        table=table,
-        fit=fit,
-        described=described,
-        summary=summary,
-        model=model,
-    )
+        record["sample"] = sample
+    record_in_store(folder, out, record, run, summary=summary, model=model)
     timer.timings["total"] = round(sum(timer.timings.values()), 3)
-    folder.write_json("run.json", run)
+    folder.write_json("run.json", record)
