@@ -12,6 +12,18 @@ The matching itself is in :mod:`segmint.io._mapping`.
 from __future__ import annotations
 
 _EMAIL = ("email", "emailaddress", "mail", "mailadresse", "emailadresse")
+# an account's id, as the accounts table and the contacts (their account) name it
+_ACCOUNT_ID = (
+    "account",
+    "accountid",
+    "companyid",
+    "orgid",
+    "organisationid",
+    "organizationid",
+    "firmid",
+    "customerid",
+    "firmennummer",
+)
 _WEIGHT = ("weight", "surveyweight", "designweight", "wt", "weightfactor", "gewicht", "weighting")
 
 # field -> (required, synonyms); synonyms are compared after normalisation (lower, alnum only)
@@ -279,21 +291,7 @@ ROLE_FIELDS: dict[str, dict[str, tuple[bool, tuple[str, ...]]]] = {
         "weight": (False, _WEIGHT),
     },
     "accounts": {
-        "account_id": (
-            True,
-            (
-                "account",
-                "accountid",
-                "companyid",
-                "orgid",
-                "organisationid",
-                "organizationid",
-                "firmid",
-                "customerid",
-                "firmennummer",
-                "id",
-            ),
-        ),
+        "account_id": (True, (*_ACCOUNT_ID, "id")),
         "name": (False, ("name", "accountname", "companyname", "company", "firma", "firmenname")),
         "industry": (
             False,
@@ -344,20 +342,7 @@ ROLE_FIELDS: dict[str, dict[str, tuple[bool, tuple[str, ...]]]] = {
             True,
             ("contact", "contactid", "personid", "leadid", "kontaktid", "ansprechpartnerid", "id"),
         ),
-        "account_id": (
-            True,
-            (
-                "account",
-                "accountid",
-                "companyid",
-                "orgid",
-                "organisationid",
-                "organizationid",
-                "firmid",
-                "customerid",
-                "firmennummer",
-            ),
-        ),
+        "account_id": (True, _ACCOUNT_ID),
         "role": (
             False,
             (
